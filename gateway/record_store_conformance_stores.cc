@@ -1,0 +1,16 @@
+#include "gateway/record_store_conformance.h"
+#include "gateway/stores/memory_record_store.h"
+
+namespace runnel::gateway {
+
+std::vector<StoreFactory> AllStoreFactories() {
+  std::vector<StoreFactory> factories;
+  factories.push_back({.name = "Memory",
+                       .open = [](const std::string&) -> absl::StatusOr<std::unique_ptr<RecordStore>> {
+                         return NewMemoryRecordStore({});
+                       },
+                       .durable = false});
+  return factories;
+}
+
+}  // namespace runnel::gateway
