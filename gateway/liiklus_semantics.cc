@@ -1,0 +1,209 @@
+#include "gateway/liiklus_semantics.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/media_type.h"
+
+namespace runnel::gateway {
+
+GroupId ParseGroupId(absl::string_view group, uint32_t version) {
+  if (version != 0) {
+    return {std::string(group), version};
+  }
+  // liiklus's pattern ^(.*)-v(\d+)$: the last "-v" followed only by digits.
+  const size_t at = group.rfind("-v");
+  if (at != absl::string_view::npos && at + 2 < group.size()) {
+    absl::string_view digits = group.substr(at + 2);
+    uint32_t parsed = 0;
+    if (std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) &&
+        absl::SimpleAtoi(digits, &parsed)) {
+      return {std::string(group.substr(0, at)), parsed};
+    }
+  }
+  return {std::string(group), 0};
+}
+
+StartAt GroupStart(const GroupPositions& positions, uint32_t version, Partition partition,
+                   liiklus::SubscribeRequest::AutoOffsetReset reset) {
+  const std::map<Partition, Offset>* chosen = nullptr;
+  if (version != 0) {
+    auto it = positions.find(version);
+    if (it != positions.end()) chosen = &it->second;
+  } else if (!positions.empty()) {
+    chosen = &positions.begin()->second;  // The lowest version; 0 (unversioned) sorts first.
+  }
+  if (chosen != nullptr) {
+    auto it = chosen->find(partition);
+    if (it != chosen->end()) {
+      return StartAt::At(it->second + 1);
+    }
+  }
+  return reset == liiklus::SubscribeRequest::LATEST ? StartAt::Latest() : StartAt::Earliest();
+}
+
+Offset LatestAcked(const GroupPositions& positions, Partition partition) {
+  Offset latest = -1;
+  for (const auto& [version, offsets] : positions) {
+    auto it = offsets.find(partition);
+    if (it != offsets.end()) latest = std::max(latest, it->second);
+  }
+  return latest;
+}
+
+absl::StatusOr<v1::Record> RecordFromPublish(const liiklus::PublishRequest& request) {
+  v1::Record record;
+  record.set_key(request.key());
+  if (request.has_liiklusevent()) {
+    const liiklus::LiiklusEvent& e = request.liiklusevent();
+    record.set_id(e.id());
+    record.set_type(e.type());
+    record.set_source(e.source());
+    record.set_time(e.time());
+    record.set_data_content_type(e.data_content_type());
+    record.set_data(e.data());
+    record.mutable_extensions()->insert(e.extensions().begin(), e.extensions().end());
+    // CloudEvents requires id, type and source; say which is missing rather than store an
+    // event no consumer can route.
+    for (auto [name, value] : {std::pair<const char*, const std::string*>{"id", &e.id()},
+                               {"type", &e.type()},
+                               {"source", &e.source()}}) {
+      if (value->empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("liiklusEvent.", name, " is required (CloudEvents 1.0)"));
+      }
+    }
+    for (const auto& [k, v] : e.extensions()) {
+      const bool valid = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+        return absl::ascii_islower(c) || absl::ascii_isdigit(c);
+      });
+      if (!valid) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "extension name '", k, "' must be lower-case letters and digits (CloudEvents 1.0)"));
+      }
+    }
+  } else {
+    // liiklus deprecated `value`, but old clients still publish raw bytes this way.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    record.set_data(request.value());
+#pragma GCC diagnostic pop
+  }
+  return record;
+}
+
+std::string StructuredJson(const v1::Record& record) {
+  nlohmann::json j;
+  j["specversion"] = "1.0";
+  j["id"] = record.id();
+  j["type"] = record.type();
+  j["source"] = record.source();
+  if (!record.time().empty()) j["time"] = record.time();
+  if (!record.data_content_type().empty()) j["datacontenttype"] = record.data_content_type();
+  for (const auto& [k, v] : record.extensions()) j[k] = v;
+  // Structured mode carries JSON data inline, text as a string and anything else in base64.
+  const std::string& ct = record.data_content_type();
+  bool inlined = false;
+  if (ct.find("json") != std::string::npos) {
+    auto parsed = nlohmann::json::parse(record.data(), nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_discarded()) {
+      j["data"] = std::move(parsed);
+      inlined = true;
+    }
+  }
+  if (!inlined) {
+    if (absl::StartsWith(ct, "text/")) {
+      j["data"] = record.data();
+    } else {
+      j["data_base64"] = absl::Base64Escape(record.data());
+    }
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+liiklus::LiiklusEvent ToEvent(const v1::Record& record, absl::string_view topic,
+                              Partition partition, Offset offset) {
+  liiklus::LiiklusEvent e;
+  if (record.id().empty()) {
+    e.set_id(absl::StrCat(topic, "-", partition, "-", offset));
+    e.set_type("runnel.legacy");
+    e.set_source(absl::StrCat("/runnel/streams/", topic));
+    e.set_data_content_type("application/octet-stream");
+  } else {
+    e.set_id(record.id());
+    e.set_type(record.type());
+    e.set_source(record.source());
+    e.set_time(record.time());
+    e.set_data_content_type(record.data_content_type());
+    e.mutable_extensions()->insert(record.extensions().begin(), record.extensions().end());
+  }
+  e.set_data(record.data());
+  return e;
+}
+
+liiklus::ReceiveReply ToReceiveReply(const StoredRecord& stored, absl::string_view topic,
+                                     Partition partition,
+                                     liiklus::ReceiveRequest::ContentFormat format, bool replay) {
+  liiklus::ReceiveReply reply;
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(stored.record.timestamp_ms() / 1000);
+  ts.set_nanos(static_cast<int32_t>(stored.record.timestamp_ms() % 1000) * 1'000'000);
+  if (format == liiklus::ReceiveRequest::LIIKLUS_EVENT) {
+    auto* r = reply.mutable_liiklus_event_record();
+    r->set_offset(static_cast<uint64_t>(stored.offset));
+    r->set_key(stored.record.key());
+    *r->mutable_event() = ToEvent(stored.record, topic, partition, stored.offset);
+    *r->mutable_timestamp() = ts;
+    r->set_replay(replay);
+  } else {
+    auto* r = reply.mutable_record();
+    r->set_offset(static_cast<uint64_t>(stored.offset));
+    r->set_key(stored.record.key());
+    r->set_value(stored.record.id().empty() ? stored.record.data() : StructuredJson(stored.record));
+    *r->mutable_timestamp() = ts;
+    r->set_replay(replay);
+  }
+  return reply;
+}
+
+absl::Status WithReason(absl::Status status, absl::string_view reason) {
+  status.SetPayload(kReasonPayload, absl::Cord(reason));
+  return status;
+}
+
+bool HasReason(const absl::Status& status, absl::string_view reason) {
+  auto payload = status.GetPayload(kReasonPayload);
+  return payload.has_value() && *payload == reason;
+}
+
+absl::Status ConformContentType(const StreamSpec& stream, v1::Record& record) {
+  if (record.id().empty()) {
+    return absl::OkStatus();  // Legacy raw bytes: no content type to check.
+  }
+  if (record.data_content_type().empty()) {
+    if (stream.content_type != "*/*") record.set_data_content_type(stream.content_type);
+    return absl::OkStatus();
+  }
+  auto declared = ParseMediaType(stream.content_type);
+  auto actual = ParseMediaType(record.data_content_type());
+  if (!actual.ok()) {
+    return WithReason(absl::InvalidArgumentError(
+                          absl::StrCat("record content type: ", actual.status().message())),
+                      kReasonContentType);
+  }
+  if (declared.ok() && !MediaTypeAccepts(*declared, *actual)) {
+    return WithReason(absl::InvalidArgumentError(absl::StrCat(
+                          "content type '", record.data_content_type(), "' does not match stream '",
+                          stream.name, "', which carries '", stream.content_type, "'")),
+                      kReasonContentType);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace runnel::gateway

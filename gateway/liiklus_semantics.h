@@ -1,0 +1,62 @@
+#pragma once
+// liiklus's semantics as pure functions: group ids, start positions, the replay flag, and the
+// mapping between liiklus messages and stored records. No I/O; used by the gRPC and HTTP fronts.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "gateway/record_store.h"
+#include "liiklus/LiiklusService.pb.h"
+
+namespace runnel::gateway {
+
+namespace liiklus = ::com::github::bsideup::liiklus;
+
+// liiklus's GroupId: (group, version) when version != 0; otherwise the legacy form
+// "<name>-v<digits>" is parsed into name and version, and any other name is unversioned.
+GroupId ParseGroupId(absl::string_view group, uint32_t version);
+
+// Where a group member starts reading `partition`, given every version's positions of the
+// group's name: the positions of the member's own version when it has one, else those of the
+// lowest stored version (liiklus's rule); acked + 1 if the partition has a position, else the
+// auto_offset_reset rule.
+StartAt GroupStart(const GroupPositions& positions, uint32_t version, Partition partition,
+                   liiklus::SubscribeRequest::AutoOffsetReset reset);
+
+// The highest offset acknowledged in `partition` by any version of the group, or -1. A record
+// at or below it is a replay.
+Offset LatestAcked(const GroupPositions& positions, Partition partition);
+
+// Builds the stored record for a liiklus publish. The CloudEvent's attributes are kept; a legacy
+// `value` publish becomes a record with no id. INVALID_ARGUMENT names what is wrong.
+absl::StatusOr<v1::Record> RecordFromPublish(const liiklus::PublishRequest& request);
+
+// The CloudEvent structured-mode JSON of a record (what BINARY readers get for events).
+std::string StructuredJson(const v1::Record& record);
+
+// The event view of a stored record. Legacy records become events with a derived id
+// "<topic>-<partition>-<offset>", type "runnel.legacy" and content type
+// application/octet-stream.
+liiklus::LiiklusEvent ToEvent(const v1::Record& record, absl::string_view topic,
+                              Partition partition, Offset offset);
+
+// The reply a Receive in `format` sends for `stored`.
+liiklus::ReceiveReply ToReceiveReply(const StoredRecord& stored, absl::string_view topic,
+                                     Partition partition,
+                                     liiklus::ReceiveRequest::ContentFormat format, bool replay);
+
+// Status payload keys that let the HTTP front pick 415 and 413 over 400 and 429.
+inline constexpr char kReasonPayload[] = "runnel.dev/reason";
+inline constexpr char kReasonContentType[] = "content-type";
+inline constexpr char kReasonTooLarge[] = "too-large";
+absl::Status WithReason(absl::Status status, absl::string_view reason);
+bool HasReason(const absl::Status& status, absl::string_view reason);
+
+// Checks and completes a record's content type against its stream's: an empty one gets the
+// stream's; otherwise its media type must be accepted by the stream's (INVALID_ARGUMENT).
+absl::Status ConformContentType(const StreamSpec& stream, v1::Record& record);
+
+}  // namespace runnel::gateway

@@ -1,0 +1,316 @@
+#include "gateway/liiklus_service.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "gateway/partition_stream.h"
+
+// This file serves liiklus's deprecated forms (Ack by assignment) on purpose.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace runnel::gateway {
+namespace {
+
+// Streams a session's partition assignments until the client cancels. Created by Subscribe,
+// deleted by OnDone. OnAssigned comes from store threads; writes go out one at a time.
+class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::SubscribeReply>,
+                               public SessionListener {
+ public:
+  SubscribeReactor(Gateway* gateway, const liiklus::SubscribeRequest& request) : gateway_(gateway) {
+    absl::Status status = Validate(request);
+    if (status.ok()) {
+      absl::StatusOr<std::shared_ptr<Session>> session = gateway_->StartSession(
+          request.topic(), ParseGroupId(request.group(), request.group_version()),
+          request.auto_offset_reset(), this);
+      if (session.ok()) {
+        absl::MutexLock lock(&mu_);
+        session_ = *std::move(session);
+        RUNNEL_LOG(DEBUG) << "subscribed" << Kv("stream", request.topic())
+                          << Kv("group", request.group()) << Kv("session", session_->id());
+      } else {
+        status = session.status();
+      }
+    }
+    if (!status.ok()) {
+      gateway_->CountError("grpc", "Subscribe", status.code());
+      FinishWith(ToGrpcStatus(status));
+    }
+  }
+
+  // SessionListener
+  void OnAssigned(const std::string& session_id, const std::vector<Partition>& partitions) override {
+    {
+      absl::MutexLock lock(&mu_);
+      for (Partition p : partitions) {
+        liiklus::SubscribeReply reply;
+        reply.mutable_assignment()->set_session_id(session_id);
+        reply.mutable_assignment()->set_partition(static_cast<uint32_t>(p));
+        outbox_.push_back(std::move(reply));
+      }
+    }
+    Pump();
+  }
+
+ private:
+  static absl::Status Validate(const liiklus::SubscribeRequest& request) {
+    if (request.topic().empty()) return absl::InvalidArgumentError("topic is required");
+    if (request.group().empty()) return absl::InvalidArgumentError("group is required");
+    return absl::OkStatus();
+  }
+
+  // grpc::ServerWriteReactor
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      outbox_.pop_front();
+      if (!ok && !finish_) finish_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+    Pump();
+  }
+  void OnCancel() override {
+    FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
+  }
+  void OnDone() override {
+    std::shared_ptr<Session> session;
+    {
+      absl::MutexLock lock(&mu_);
+      session = std::move(session_);
+    }
+    if (session != nullptr) {
+      gateway_->EndSession(session);  // After this no OnAssigned runs.
+    }
+    delete this;
+  }
+
+  void FinishWith(grpc::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!finish_) finish_ = std::move(status);
+    }
+    Pump();
+  }
+
+  void Pump() {
+    grpc::Status status;
+    const liiklus::SubscribeReply* message = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_) return;
+      if (finish_) {
+        writing_ = true;
+        status = *finish_;
+      } else if (!outbox_.empty()) {
+        writing_ = true;
+        message = &outbox_.front();
+      } else {
+        return;
+      }
+    }
+    if (message != nullptr) {
+      StartWrite(message);
+    } else {
+      Finish(status);
+    }
+  }
+
+  Gateway* const gateway_;
+  absl::Mutex mu_;
+  std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
+  std::deque<liiklus::SubscribeReply> outbox_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+template <typename Reply>
+grpc::ServerWriteReactor<Reply>* FailedStream(grpc::Status status) {
+  class Failed final : public grpc::ServerWriteReactor<Reply> {
+   public:
+    explicit Failed(grpc::Status s) { this->Finish(std::move(s)); }
+    void OnDone() override { delete this; }
+  };
+  return new Failed(std::move(status));
+}
+
+}  // namespace
+
+void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char* method,
+                 const absl::Status& status) {
+  if (!status.ok()) {
+    gateway->CountError("grpc", method, status.code());
+    if (status.code() == absl::StatusCode::kInternal ||
+        status.code() == absl::StatusCode::kDataLoss) {
+      RUNNEL_LOG(ERROR) << method << " failed" << Kv("status", status.ToString());
+    }
+  }
+  reactor->Finish(ToGrpcStatus(status));
+}
+
+grpc::ServerUnaryReactor* LiiklusServiceImpl::RunBlocking(grpc::CallbackServerContext* context,
+                                                          const char* method,
+                                                          absl::AnyInvocable<absl::Status() &&> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Gateway* gateway = gateway_;
+  auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
+    FinishUnary(gateway, reactor, method, std::move(work)());
+  };
+  if (!blocking_->Submit(std::move(task))) {
+    FinishUnary(gateway_, reactor, method,
+                absl::ResourceExhaustedError("gateway is overloaded: too many calls at once"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LiiklusServiceImpl::Publish(grpc::CallbackServerContext* context,
+                                                      const liiklus::PublishRequest* request,
+                                                      liiklus::PublishReply* reply) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<v1::Record> record = RecordFromPublish(*request);
+  if (!record.ok()) {
+    FinishUnary(gateway_, reactor, "Publish", record.status());
+    return reactor;
+  }
+  std::vector<v1::Record> records;
+  records.push_back(*std::move(record));
+  const absl::Time start = absl::Now();
+  Gateway* gateway = gateway_;
+  gateway_->Publish(
+      request->topic(), std::move(records), std::nullopt,
+      [gateway, reactor, reply, topic = request->topic(),
+       start](absl::StatusOr<std::vector<RecordPosition>> positions) {
+        if (positions.ok()) {
+          reply->set_topic(topic);
+          reply->set_partition(static_cast<uint32_t>((*positions)[0].partition));
+          reply->set_offset(static_cast<uint64_t>((*positions)[0].offset));
+          gateway->PublishLatency("grpc").Observe(absl::ToDoubleSeconds(absl::Now() - start));
+        }
+        FinishUnary(gateway, reactor, "Publish", positions.status());
+      });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<liiklus::SubscribeReply>* LiiklusServiceImpl::Subscribe(
+    grpc::CallbackServerContext* context, const liiklus::SubscribeRequest* request) {
+  return new SubscribeReactor(gateway_, *request);
+}
+
+grpc::ServerWriteReactor<liiklus::ReceiveReply>* LiiklusServiceImpl::Receive(
+    grpc::CallbackServerContext* context, const liiklus::ReceiveRequest* request) {
+  std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
+  if (session == nullptr) {
+    gateway_->CountError("grpc", "Receive", absl::StatusCode::kNotFound);
+    return FailedStream<liiklus::ReceiveReply>(grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("no subscription session '", request->assignment().session_id(),
+                     "' (it ended, or the gateway restarted): subscribe again")));
+  }
+  PartitionStreamParams params{
+      .topic = session->topic(),
+      .partition = static_cast<Partition>(request->assignment().partition()),
+      .format = request->format(),
+      .session = std::move(session),
+      .last_known_offset = request->last_known_offset(),
+      .max_records = 256,
+  };
+  return new PartitionStreamReactor<liiklus::ReceiveReply>(gateway_, blocking_, std::move(params));
+}
+
+grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* context,
+                                                  const liiklus::AckRequest* request,
+                                                  google::protobuf::Empty*) {
+  std::string topic = request->topic();
+  GroupId group;
+  uint32_t partition = request->partition();
+  if (topic.empty() && request->has_assignment()) {
+    // The deprecated form names the subscription session instead.
+    std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
+    if (session == nullptr) {
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      FinishUnary(gateway_, reactor, "Ack",
+                  absl::NotFoundError(absl::StrCat("no subscription session '",
+                                                   request->assignment().session_id(), "'")));
+      return reactor;
+    }
+    topic = session->topic();
+    group = session->group();
+    partition = request->assignment().partition();
+  } else {
+    group = ParseGroupId(request->group(), request->group_version());
+  }
+  const Offset offset = static_cast<Offset>(request->offset());
+  Gateway* gateway = gateway_;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto work = [gateway, reactor, topic, group, partition, offset]() {
+    if (topic.empty()) return absl::InvalidArgumentError("topic is required");
+    if (group.name.empty()) return absl::InvalidArgumentError("group is required");
+    absl::StatusOr<PartitionBounds> bounds =
+        gateway->store().GetBounds(topic, static_cast<Partition>(partition));
+    if (!bounds.ok()) return bounds.status();
+    if (offset < 0 || offset >= bounds->end) {
+      return absl::OutOfRangeError(absl::StrCat("cannot ack offset ", offset, " of partition ",
+                                                partition, " of '", topic,
+                                                "': the partition's last offset is ",
+                                                bounds->end - 1));
+    }
+    gateway->NoteGroup(topic, group.name);
+    gateway->store().CommitPosition(topic, group, static_cast<Partition>(partition), offset,
+                                    [gateway, reactor](absl::Status s) {
+                                      FinishUnary(gateway, reactor, "Ack", s);
+                                    });
+    return absl::OkStatus();
+  };
+  auto task = [gateway, reactor, work = std::move(work)]() mutable {
+    if (absl::Status s = work(); !s.ok()) FinishUnary(gateway, reactor, "Ack", s);
+  };
+  if (!blocking_->Submit(std::move(task))) {
+    FinishUnary(gateway_, reactor, "Ack", absl::ResourceExhaustedError("gateway is overloaded"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LiiklusServiceImpl::GetOffsets(grpc::CallbackServerContext* context,
+                                                         const liiklus::GetOffsetsRequest* request,
+                                                         liiklus::GetOffsetsReply* reply) {
+  Gateway* gateway = gateway_;
+  return RunBlocking(context, "GetOffsets", [gateway, request, reply]() -> absl::Status {
+    if (request->topic().empty()) return absl::InvalidArgumentError("topic is required");
+    if (request->group().empty()) return absl::InvalidArgumentError("group is required");
+    const GroupId group = ParseGroupId(request->group(), request->group_version());
+    RUNNEL_RETURN_IF_ERROR(gateway->store().GetStream(request->topic()).status());
+    absl::StatusOr<GroupPositions> positions =
+        gateway->store().GetPositions(request->topic(), group.name);
+    if (!positions.ok()) return positions.status();
+    auto it = positions->find(group.version);
+    if (it != positions->end()) {
+      for (const auto& [p, offset] : it->second) {
+        (*reply->mutable_offsets())[static_cast<uint32_t>(p)] = static_cast<uint64_t>(offset);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LiiklusServiceImpl::GetEndOffsets(
+    grpc::CallbackServerContext* context, const liiklus::GetEndOffsetsRequest* request,
+    liiklus::GetEndOffsetsReply* reply) {
+  Gateway* gateway = gateway_;
+  return RunBlocking(context, "GetEndOffsets", [gateway, request, reply]() -> absl::Status {
+    absl::StatusOr<StreamSpec> spec = gateway->store().GetStream(request->topic());
+    if (!spec.ok()) return spec.status();
+    for (Partition p = 0; p < spec->partitions; ++p) {
+      absl::StatusOr<PartitionBounds> bounds = gateway->store().GetBounds(spec->name, p);
+      if (!bounds.ok()) return bounds.status();
+      // The offset of the last record; an empty partition reports 0 rather than wrapping to
+      // 2^64-1 as liiklus on Kafka does (which makes KEDA see endless lag).
+      (*reply->mutable_offsets())[static_cast<uint32_t>(p)] =
+          static_cast<uint64_t>(std::max<Offset>(0, bounds->end - 1));
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace runnel::gateway

@@ -1,0 +1,241 @@
+#pragma once
+// The server-streaming reactor behind liiklus's Receive and runnel.v1's ReceiveBatches and Read:
+// streams one partition's records, from a resolved start, until the client cancels, the
+// partition is revoked from its session, or the stream fails.
+//
+// Flow: the reader's Next() fills an outbox; each message is written in turn (one write in
+// flight); when the outbox drains the next Next() is issued, so a slow client holds reads back
+// (backpressure by withholding reads). The write slot is a token: only the thread that takes it
+// calls StartWrite or Finish, so they never race and Finish comes after the last write.
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/mutex.h"
+#include "common/executor.h"
+#include "common/grpc_status.h"
+#include "gateway/gateway.h"
+#include "runnel/v1/gateway.pb.h"
+
+namespace runnel::gateway {
+
+struct PartitionStreamParams {
+  std::string topic;
+  Partition partition = 0;
+  liiklus::ReceiveRequest::ContentFormat format = liiklus::ReceiveRequest::BINARY;
+  // Set for group reads (Receive): the session that owns the partition.
+  std::shared_ptr<Session> session;
+  uint64_t last_known_offset = 0;
+  // For direct reads (Read): where to start.
+  StartAt start;
+  size_t max_records = 500;
+  size_t max_bytes = 1 << 20;
+};
+
+// `Reply` is liiklus::ReceiveReply (one record per message) or v1::ReceiveBatchesReply.
+template <typename Reply>
+class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
+                                     public SessionReceiver {
+ public:
+  // Starts on `blocking` (resolving the start may ask the store for positions).
+  PartitionStreamReactor(Gateway* gateway, Executor* blocking, PartitionStreamParams params)
+      : gateway_(gateway), params_(std::move(params)) {
+    if (!blocking->Submit([this] { Start(); })) {
+      {
+        absl::MutexLock lock(&mu_);
+        starting_ = false;
+        finish_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "gateway is overloaded: too many calls starting at once");
+      }
+      Pump();
+    }
+  }
+
+  // SessionReceiver
+  void Revoke() override { FinishWith(grpc::Status::OK); }
+
+ private:
+  // grpc::ServerWriteReactor
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      outbox_.pop_front();
+      if (!ok && !finish_) {
+        finish_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      }
+    }
+    Pump();
+  }
+  void OnCancel() override {
+    FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+  }
+  void OnDone() override {
+    if (attached_) {
+      params_.session->Detach(params_.partition, this);
+    }
+    reader_.reset();  // Waits out a reader callback in progress.
+    delete this;
+  }
+
+  void FinishWith(grpc::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!finish_) finish_ = std::move(status);
+    }
+    Pump();
+  }
+
+  void Start() {
+    absl::Status status = Open();
+    {
+      absl::MutexLock lock(&mu_);
+      starting_ = false;
+      if (!status.ok() && !finish_) finish_ = ToGrpcStatus(status);
+    }
+    Pump();
+  }
+
+  absl::Status Open() {
+    StartAt start = params_.start;
+    if (params_.session != nullptr) {
+      Session& s = *params_.session;
+      absl::StatusOr<GroupPositions> positions =
+          gateway_->store().GetPositions(s.topic(), s.group().name);
+      if (!positions.ok()) return positions.status();
+      start = GroupStart(*positions, s.group().version, params_.partition, s.reset());
+      latest_acked_ = LatestAcked(*positions, params_.partition);
+      if (params_.last_known_offset > 0) {
+        const Offset after_known = static_cast<Offset>(params_.last_known_offset) + 1;
+        if (start.kind != StartAt::Kind::kOffset || start.offset < after_known) {
+          if (start.kind != StartAt::Kind::kLatest) start = StartAt::At(after_known);
+        }
+      }
+      if (absl::Status a = s.Attach(params_.partition, this); !a.ok()) {
+        return a;
+      }
+      attached_ = true;
+      absl::StatusOr<std::unique_ptr<PartitionReader>> reader = s.OpenReader(params_.partition, start);
+      if (!reader.ok()) return reader.status();
+      reader_ = *std::move(reader);
+    } else {
+      absl::StatusOr<std::unique_ptr<PartitionReader>> reader =
+          gateway_->store().OpenReader(params_.topic, params_.partition, start);
+      if (!reader.ok()) return reader.status();
+      reader_ = *std::move(reader);
+    }
+    return absl::OkStatus();
+  }
+
+  void OnRecords(absl::StatusOr<std::vector<StoredRecord>> records) {
+    {
+      absl::MutexLock lock(&mu_);
+      read_pending_ = false;
+      if (!records.ok()) {
+        if (!finish_) finish_ = ToGrpcStatus(records.status());
+      } else {
+        size_t bytes = 0;
+        Pack(*records, &bytes);
+        gateway_->CountDelivered(params_.topic, records->size(), bytes);
+      }
+    }
+    Pump();
+  }
+
+  void Pack(const std::vector<StoredRecord>& records, size_t* bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Takes the write slot and uses it: Finish, the next write, or the next read.
+  void Pump() {
+    enum { kNothing, kFinish, kWrite, kRead } action = kNothing;
+    grpc::Status status;
+    const Reply* message = nullptr;
+    bool more = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || starting_) return;
+      if (finish_) {
+        writing_ = true;  // Held for good: nothing is written after Finish.
+        action = kFinish;
+        status = *finish_;
+      } else if (!outbox_.empty()) {
+        writing_ = true;
+        action = kWrite;
+        message = &outbox_.front();
+        more = outbox_.size() > 1;
+      } else if (!read_pending_ && reader_ != nullptr) {
+        // The slot is held while Next() is issued, so that Finish (and OnDone, which destroys
+        // the reader) cannot run meanwhile.
+        writing_ = true;
+        read_pending_ = true;
+        action = kRead;
+      }
+    }
+    switch (action) {
+      case kFinish:
+        this->Finish(status);
+        break;
+      case kWrite: {
+        grpc::WriteOptions options;
+        if (more) options.set_buffer_hint();  // More follow at once: let gRPC coalesce.
+        this->StartWrite(message, options);
+        break;
+      }
+      case kRead:
+        reader_->Next(params_.max_records, params_.max_bytes,
+                      [this](absl::StatusOr<std::vector<StoredRecord>> r) { OnRecords(std::move(r)); });
+        {
+          absl::MutexLock lock(&mu_);
+          writing_ = false;
+        }
+        Pump();  // Records may have arrived inline while the slot was held.
+        break;
+      case kNothing:
+        break;
+    }
+  }
+
+  Gateway* const gateway_;
+  PartitionStreamParams params_;
+  Offset latest_acked_ = -1;  // Written by Start() before any read; read by Pack().
+  bool attached_ = false;     // Written by Start(); read by OnDone().
+  std::unique_ptr<PartitionReader> reader_;  // Set by Start() before starting_ clears.
+
+  absl::Mutex mu_;
+  std::deque<Reply> outbox_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
+  bool starting_ ABSL_GUARDED_BY(mu_) = true;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+template <>
+inline void PartitionStreamReactor<liiklus::ReceiveReply>::Pack(
+    const std::vector<StoredRecord>& records, size_t* bytes) {
+  for (const StoredRecord& r : records) {
+    *bytes += r.record.data().size();
+    outbox_.push_back(ToReceiveReply(r, params_.topic, params_.partition, params_.format,
+                                     r.offset <= latest_acked_));
+  }
+}
+
+template <>
+inline void PartitionStreamReactor<v1::ReceiveBatchesReply>::Pack(
+    const std::vector<StoredRecord>& records, size_t* bytes) {
+  v1::ReceiveBatchesReply batch;
+  batch.mutable_records()->Reserve(static_cast<int>(records.size()));
+  for (const StoredRecord& r : records) {
+    *bytes += r.record.data().size();
+    *batch.add_records() = ToReceiveReply(r, params_.topic, params_.partition, params_.format,
+                                          r.offset <= latest_acked_);
+  }
+  outbox_.push_back(std::move(batch));
+}
+
+}  // namespace runnel::gateway

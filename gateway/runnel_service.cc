@@ -1,0 +1,361 @@
+#include "gateway/runnel_service.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "gateway/liiklus_service.h"
+#include "gateway/partition_stream.h"
+
+namespace runnel::gateway {
+namespace {
+
+constexpr size_t kMaxBatchesInFlight = 32;
+constexpr uint32_t kDefaultBatchRecords = 500;
+constexpr uint32_t kMaxBatchRecords = 10'000;
+
+// Publishes batches as they are read, up to kMaxBatchesInFlight at once, and acknowledges them
+// in request order. Reading pauses while the window is full (backpressure to the client).
+// Finish is only called once no publish is in flight, so store callbacks never outlive it.
+class PublishBatchesReactor final
+    : public grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply> {
+ public:
+  explicit PublishBatchesReactor(Gateway* gateway) : gateway_(gateway) { StartRead(&request_); }
+
+ private:
+  struct Slot {
+    std::optional<absl::StatusOr<v1::PublishBatchReply>> result;
+  };
+
+  // grpc::ServerBidiReactor
+  void OnReadDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;  // A read that raced with Finish: nothing more is published.
+    }
+    if (!ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+      }
+      Pump();
+      return;
+    }
+    std::vector<v1::Record> records;
+    records.reserve(request_.records_size());
+    absl::Status status;
+    for (const liiklus::PublishRequest& r : request_.records()) {
+      absl::StatusOr<v1::Record> record = RecordFromPublish(r);
+      if (!record.ok()) {
+        status = record.status();
+        break;
+      }
+      records.push_back(*std::move(record));
+    }
+    const std::string topic = request_.topic();
+    std::optional<Partition> partition;
+    if (request_.partition_plus_one() > 0) {
+      partition = static_cast<Partition>(request_.partition_plus_one() - 1);
+    }
+    Slot* slot;
+    bool read_more;
+    {
+      absl::MutexLock lock(&mu_);
+      slots_.emplace_back();
+      slot = &slots_.back();
+      ++in_flight_;
+      read_more = slots_.size() < kMaxBatchesInFlight;
+      reading_ = read_more;
+    }
+    if (!status.ok()) {
+      Complete(slot, status);
+    } else {
+      const absl::Time start = absl::Now();
+      gateway_->Publish(topic, std::move(records), partition,
+                        [this, slot, topic, start](absl::StatusOr<std::vector<RecordPosition>> r) {
+                          if (!r.ok()) {
+                            Complete(slot, r.status());
+                            return;
+                          }
+                          gateway_->PublishLatency("grpc").Observe(
+                              absl::ToDoubleSeconds(absl::Now() - start));
+                          v1::PublishBatchReply reply;
+                          reply.set_topic(topic);
+                          for (const RecordPosition& p : *r) {
+                            auto* pos = reply.add_positions();
+                            pos->set_partition(static_cast<uint32_t>(p.partition));
+                            pos->set_offset(static_cast<uint64_t>(p.offset));
+                          }
+                          Complete(slot, std::move(reply));
+                        });
+    }
+    if (read_more) StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      slots_.pop_front();
+      if (!ok && !failure_) failure_ = absl::CancelledError("client went away");
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!failure_) failure_ = absl::CancelledError("publish stream cancelled");
+    }
+    Pump();
+  }
+
+  void OnDone() override { delete this; }
+
+  void Complete(Slot* slot, absl::StatusOr<v1::PublishBatchReply> result) {
+    {
+      absl::MutexLock lock(&mu_);
+      slot->result = std::move(result);
+      --in_flight_;
+    }
+    Pump();
+  }
+
+  // Writes finished batches in order; resumes reading when the window has room; finishes once
+  // the client is done (or something failed) and nothing is in flight.
+  void Pump() {
+    enum { kNothing, kWrite, kFinish, kRead } action = kNothing;
+    const v1::PublishBatchReply* message = nullptr;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || finished_) return;
+      if (!failure_ && !slots_.empty() && slots_.front().result.has_value()) {
+        if (slots_.front().result->ok()) {
+          writing_ = true;
+          message = &**slots_.front().result;
+          action = kWrite;
+        } else {
+          failure_ = slots_.front().result->status();
+        }
+      }
+      if (action == kNothing) {
+        const bool drained = failure_ ? in_flight_ == 0 : (reads_done_ && slots_.empty());
+        if (drained) {
+          finished_ = true;
+          status = failure_ ? ToGrpcStatus(*failure_) : grpc::Status::OK;
+          action = kFinish;
+        } else if (!failure_ && !reading_ && !reads_done_ && slots_.size() < kMaxBatchesInFlight) {
+          reading_ = true;
+          action = kRead;
+        }
+      }
+    }
+    switch (action) {
+      case kWrite:
+        StartWrite(message);
+        break;
+      case kFinish:
+        if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+          gateway_->CountError("grpc", "PublishBatches",
+                               static_cast<absl::StatusCode>(status.error_code()));
+        }
+        Finish(status);
+        break;
+      case kRead:
+        StartRead(&request_);
+        break;
+      case kNothing:
+        break;
+    }
+  }
+
+  Gateway* const gateway_;
+  v1::PublishBatchRequest request_;  // Owned by the read in flight.
+  absl::Mutex mu_;
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // Batches not yet acknowledged, in order.
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reading_ ABSL_GUARDED_BY(mu_) = true;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<absl::Status> failure_ ABSL_GUARDED_BY(mu_);
+};
+
+template <typename Reply>
+grpc::ServerWriteReactor<Reply>* FailedStream(Gateway* gateway, const char* method,
+                                              absl::Status status) {
+  class Failed final : public grpc::ServerWriteReactor<Reply> {
+   public:
+    explicit Failed(grpc::Status s) { this->Finish(std::move(s)); }
+    void OnDone() override { delete this; }
+  };
+  gateway->CountError("grpc", method, status.code());
+  return new Failed(ToGrpcStatus(status));
+}
+
+size_t BatchSize(uint32_t requested) {
+  if (requested == 0) return kDefaultBatchRecords;
+  return std::min(requested, kMaxBatchRecords);
+}
+
+}  // namespace
+
+v1::Stream ToProto(const StreamSpec& spec, const std::vector<PartitionBounds>& bounds) {
+  v1::Stream s;
+  s.set_name(spec.name);
+  s.set_partitions(spec.partitions);
+  s.set_content_type(spec.content_type);
+  s.set_created_unix_ms(spec.created_unix_ms);
+  for (size_t p = 0; p < bounds.size(); ++p) {
+    auto* info = s.add_partition_info();
+    info->set_partition(static_cast<int32_t>(p));
+    info->set_start_offset(bounds[p].start);
+    info->set_end_offset(bounds[p].end);
+  }
+  return s;
+}
+
+StreamSpec FromProto(const v1::Stream& stream) {
+  StreamSpec spec{.name = stream.name()};
+  if (stream.partitions() != 0) spec.partitions = stream.partitions();
+  if (!stream.content_type().empty()) spec.content_type = stream.content_type();
+  return spec;
+}
+
+absl::StatusOr<v1::Stream> DescribeStream(RecordStore& store, absl::string_view name) {
+  absl::StatusOr<StreamSpec> spec = store.GetStream(name);
+  if (!spec.ok()) return spec.status();
+  std::vector<PartitionBounds> bounds;
+  for (Partition p = 0; p < spec->partitions; ++p) {
+    absl::StatusOr<PartitionBounds> b = store.GetBounds(name, p);
+    if (!b.ok()) return b.status();
+    bounds.push_back(*b);
+  }
+  return ToProto(*spec, bounds);
+}
+
+grpc::ServerUnaryReactor* RunnelServiceImpl::RunBlocking(grpc::CallbackServerContext* context,
+                                                         const char* method,
+                                                         absl::AnyInvocable<absl::Status() &&> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Gateway* gateway = gateway_;
+  auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
+    FinishUnary(gateway, reactor, method, std::move(work)());
+  };
+  if (!blocking_->Submit(std::move(task))) {
+    FinishUnary(gateway_, reactor, method,
+                absl::ResourceExhaustedError("gateway is overloaded: too many calls at once"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RunnelServiceImpl::CreateStream(grpc::CallbackServerContext* context,
+                                                          const v1::CreateStreamRequest* request,
+                                                          v1::Stream* reply) {
+  Gateway* gateway = gateway_;
+  return RunBlocking(context, "CreateStream", [gateway, request, reply]() -> absl::Status {
+    const StreamSpec wanted = FromProto(request->stream());
+    absl::StatusOr<StreamSpec> created = gateway->store().CreateStream(wanted);
+    if (created.status().code() == absl::StatusCode::kAlreadyExists && request->if_not_exists()) {
+      absl::StatusOr<StreamSpec> existing = gateway->store().GetStream(wanted.name);
+      if (!existing.ok()) return existing.status();
+      if (existing->partitions != wanted.partitions ||
+          existing->content_type != wanted.content_type) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "stream '", wanted.name, "' exists with ", existing->partitions,
+            " partition(s) and content type '", existing->content_type, "'"));
+      }
+    } else if (!created.ok()) {
+      return created.status();
+    } else {
+      RUNNEL_LOG(INFO) << "created stream" << Kv("stream", created->name)
+                       << Kv("partitions", created->partitions)
+                       << Kv("content_type", created->content_type);
+    }
+    absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), wanted.name);
+    if (!described.ok()) return described.status();
+    *reply = *std::move(described);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RunnelServiceImpl::GetStream(grpc::CallbackServerContext* context,
+                                                       const v1::GetStreamRequest* request,
+                                                       v1::Stream* reply) {
+  Gateway* gateway = gateway_;
+  return RunBlocking(context, "GetStream", [gateway, request, reply]() -> absl::Status {
+    absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), request->name());
+    if (!described.ok()) return described.status();
+    *reply = *std::move(described);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RunnelServiceImpl::ListStreams(grpc::CallbackServerContext* context,
+                                                         const v1::ListStreamsRequest*,
+                                                         v1::ListStreamsReply* reply) {
+  Gateway* gateway = gateway_;
+  return RunBlocking(context, "ListStreams", [gateway, reply]() -> absl::Status {
+    for (const StreamSpec& spec : gateway->store().ListStreams()) {
+      absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), spec.name);
+      if (described.ok()) *reply->add_streams() = *std::move(described);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RunnelServiceImpl::DeleteStream(grpc::CallbackServerContext* context,
+                                                          const v1::DeleteStreamRequest* request,
+                                                          v1::DeleteStreamReply*) {
+  Gateway* gateway = gateway_;
+  return RunBlocking(context, "DeleteStream", [gateway, request]() -> absl::Status {
+    absl::Status s = gateway->store().DeleteStream(request->name());
+    if (s.ok()) RUNNEL_LOG(INFO) << "deleted stream" << Kv("stream", request->name());
+    return s;
+  });
+}
+
+grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply>*
+RunnelServiceImpl::PublishBatches(grpc::CallbackServerContext*) {
+  return new PublishBatchesReactor(gateway_);
+}
+
+grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* RunnelServiceImpl::ReceiveBatches(
+    grpc::CallbackServerContext*, const v1::ReceiveBatchesRequest* request) {
+  std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
+  if (session == nullptr) {
+    return FailedStream<v1::ReceiveBatchesReply>(
+        gateway_, "ReceiveBatches",
+        absl::NotFoundError(absl::StrCat("no subscription session '",
+                                         request->assignment().session_id(),
+                                         "' (it ended, or the gateway restarted): subscribe again")));
+  }
+  PartitionStreamParams params{
+      .topic = session->topic(),
+      .partition = static_cast<Partition>(request->assignment().partition()),
+      .format = request->format(),
+      .session = std::move(session),
+      .last_known_offset = request->last_known_offset(),
+      .max_records = BatchSize(request->max_records()),
+  };
+  return new PartitionStreamReactor<v1::ReceiveBatchesReply>(gateway_, blocking_,
+                                                             std::move(params));
+}
+
+grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* RunnelServiceImpl::Read(
+    grpc::CallbackServerContext*, const v1::ReadRequest* request) {
+  PartitionStreamParams params{
+      .topic = request->topic(),
+      .partition = static_cast<Partition>(request->partition()),
+      .format = request->format(),
+      .start = StartAt::At(static_cast<Offset>(request->offset())),
+      .max_records = BatchSize(request->max_records()),
+  };
+  return new PartitionStreamReactor<v1::ReceiveBatchesReply>(gateway_, blocking_,
+                                                             std::move(params));
+}
+
+}  // namespace runnel::gateway

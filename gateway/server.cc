@@ -1,0 +1,121 @@
+#include "gateway/server.h"
+
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/executor.h"
+#include "common/http_server.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "gateway/http_front.h"
+#include "gateway/liiklus_service.h"
+#include "gateway/runnel_service.h"
+
+namespace runnel::gateway {
+namespace {
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+// Members are declared in construction order; Shutdown() tears down in reverse.
+class GatewayServerImpl final : public GatewayServer {
+ public:
+  explicit GatewayServerImpl(const GatewayServerOptions& options) : options_(options) {}
+  ~GatewayServerImpl() override { Shutdown(); }
+
+  absl::Status Init() {
+    absl::StatusOr<std::unique_ptr<RecordStore>> store = OpenRecordStore(options_.store);
+    if (!store.ok()) return store.status();
+    store_ = *std::move(store);
+    blocking_ = std::make_unique<Executor>("gateway-blocking", options_.blocking_threads, 4096);
+    gateway_ = std::make_unique<Gateway>(store_.get(), &metrics_, options_.gateway);
+    liiklus_ = std::make_unique<LiiklusServiceImpl>(gateway_.get(), blocking_.get());
+    runnel_ = std::make_unique<RunnelServiceImpl>(gateway_.get(), blocking_.get());
+
+    grpc::ServerBuilder builder;
+    const std::string address = absl::StrCat(options_.grpc_host, ":", options_.grpc_port);
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &grpc_port_);
+    builder.RegisterService(liiklus_.get());
+    builder.RegisterService(runnel_.get());
+    builder.SetMaxReceiveMessageSize(64 << 20);
+    builder.SetMaxSendMessageSize(64 << 20);
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || grpc_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", address,
+                                                 " (is the port taken?)"));
+    }
+    const std::string advertised = options_.advertised_address.empty()
+                                       ? absl::StrCat(HostName(), ":", grpc_port_)
+                                       : options_.advertised_address;
+    if (options_.http_port >= 0) {
+      http_front_ = std::make_unique<HttpFront>(gateway_.get(), &metrics_, advertised);
+      HttpFront* front = http_front_.get();
+      absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+          {.address = options_.http_host,
+           .port = options_.http_port,
+           .max_body_bytes = options_.gateway.max_record_bytes},
+          [front](HttpRequest request, HttpRespond respond) {
+            front->Handle(std::move(request), std::move(respond));
+          });
+      if (!http.ok()) return http.status();
+      http_ = *std::move(http);
+      http_front_->SetReady(true);
+    }
+    RUNNEL_LOG(INFO) << "runnel-gateway serving" << Kv("grpc_port", grpc_port_)
+                     << Kv("http_port", http_port()) << Kv("advertised", advertised);
+    return absl::OkStatus();
+  }
+
+  int grpc_port() const override { return grpc_port_; }
+  int http_port() const override { return http_ ? http_->port() : -1; }
+
+  void Shutdown() override {
+    if (shut_down_) return;
+    shut_down_ = true;
+    if (http_front_) http_front_->SetReady(false);
+    if (server_) {
+      // Unary calls get the grace period to finish; streams (subscriptions) are cancelled at
+      // the deadline.
+      server_->Shutdown(std::chrono::system_clock::now() +
+                        absl::ToChronoMilliseconds(options_.shutdown_grace));
+      server_->Wait();
+    }
+    if (http_) http_->Stop();
+    blocking_.reset();  // Runs what was queued, then joins.
+    gateway_.reset();   // Ends sessions (leaves groups).
+    store_.reset();     // Flushes and syncs.
+    RUNNEL_LOG(INFO) << "runnel-gateway stopped";
+  }
+
+ private:
+  const GatewayServerOptions options_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<RecordStore> store_;
+  std::unique_ptr<Executor> blocking_;
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<LiiklusServiceImpl> liiklus_;
+  std::unique_ptr<RunnelServiceImpl> runnel_;
+  std::unique_ptr<grpc::Server> server_;
+  int grpc_port_ = 0;
+  std::unique_ptr<HttpFront> http_front_;
+  std::unique_ptr<HttpServer> http_;
+  bool shut_down_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(
+    const GatewayServerOptions& options) {
+  auto server = std::make_unique<GatewayServerImpl>(options);
+  if (absl::Status s = server->Init(); !s.ok()) {
+    return s;
+  }
+  return std::unique_ptr<GatewayServer>(std::move(server));
+}
+
+}  // namespace runnel::gateway
