@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "gateway/stores/file_record_store.h"
 #include "gateway/stores/memory_record_store.h"
 
 namespace runnel::gateway {
@@ -48,7 +49,7 @@ absl::StatusOr<std::unique_ptr<RecordStore>> OpenRecordStore(const RecordStoreOp
       return NewMemoryRecordStore({.max_records_per_partition = options.memory.max_records_per_partition,
                                    .max_bytes_per_partition = options.memory.max_bytes_per_partition});
     case RecordStoreOptions::Kind::kFile:
-      return absl::UnimplementedError("the file record store is not built yet");
+      return OpenFileRecordStore(options.file);
     case RecordStoreOptions::Kind::kKafka:
       return absl::UnimplementedError("this build of runnel-gateway has no Kafka record store");
   }

@@ -1,4 +1,5 @@
 #include "gateway/record_store_conformance.h"
+#include "gateway/stores/file_record_store.h"
 #include "gateway/stores/memory_record_store.h"
 
 namespace runnel::gateway {
@@ -10,6 +11,11 @@ std::vector<StoreFactory> AllStoreFactories() {
                          return NewMemoryRecordStore({});
                        },
                        .durable = false});
+  factories.push_back({.name = "File",
+                       .open = [](const std::string& dir) {
+                         return OpenFileRecordStore({.data_dir = dir});
+                       },
+                       .durable = true});
   return factories;
 }
 
