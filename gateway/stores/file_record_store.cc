@@ -1365,8 +1365,13 @@ FileRecordStore::~FileRecordStore() {
     stopping_ = true;
   }
   if (writer_.joinable()) writer_.join();
-  absl::MutexLock lock(&mu_);
-  for (auto& [name, stream] : streams_) {
+  // Closing wakes waiting readers, whose callbacks must not run under mu_.
+  std::vector<std::shared_ptr<FileStream>> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, stream] : streams_) streams.push_back(stream);
+  }
+  for (auto& stream : streams) {
     for (auto& p : stream->partitions) p->Close();
   }
 }

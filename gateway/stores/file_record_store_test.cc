@@ -455,6 +455,32 @@ TEST_F(FileRecordStoreTest, DeleteStreamRemovesItsDirectory) {
   EXPECT_EQ(store_->ListStreams().size(), 1u);
 }
 
+TEST_F(FileRecordStoreTest, ClosingCompletesQueuedAppendsAndFailsWaitingReaders) {
+  Open();
+  CreateStream(2);
+  auto reader = store_->OpenReader("s", 1, StartAt::Latest());
+  ASSERT_TRUE(reader.ok());
+  auto promise = std::make_shared<std::promise<absl::StatusOr<std::vector<StoredRecord>>>>();
+  auto future = promise->get_future();
+  (*reader)->Next(10, 1 << 20, [promise](auto r) { promise->set_value(std::move(r)); });
+  constexpr int kAppends = 200;
+  std::atomic<int> ok{0}, completed{0};
+  for (int i = 0; i < kAppends; ++i) {
+    store_->Append("s", 0, {MakeRecord(absl::StrCat(i))}, [&](absl::StatusOr<Offset> r) {
+      ok += r.ok() ? 1 : 0;
+      ++completed;
+    });
+  }
+  Close();  // At once: most appends are still queued.
+  EXPECT_EQ(completed.load(), kAppends);
+  EXPECT_EQ(ok.load(), kAppends);
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(future.get().status().code(), absl::StatusCode::kUnavailable);
+  reader->reset();
+  Open();
+  EXPECT_EQ(Bounds(0).end, kAppends);
+}
+
 TEST_F(FileRecordStoreTest, AcknowledgedAppendsSurviveACrash) {
   // The child appends, then dies without closing the store (no destructor, no final fsync):
   // every append it saw acknowledged must be found on reopen.
