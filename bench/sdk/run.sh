@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SDK benchmark: invocations/s of `square` over one long riff-rpc Invoke stream (64-byte JSON
+# numbers) against a raw C++ gRPC bidi echo and riff's Node invoker hosting x => x ** 2, all
+# driven by the same C++ client; and HTTP requests/s of `square` against a plain Node http echo
+# server under the same keep-alive load generator. Rounds are interleaved; medians are printed
+# with ratios. Usage: bench/sdk/run.sh [build-dir] (default build-sdk; RUNS, FRAMES,
+# HTTP_SECONDS, HTTP_CONNECTIONS override the defaults)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build-sdk}
+runs=${RUNS:-5}
+frames=${FRAMES:-200000}
+http_seconds=${HTTP_SECONDS:-5}
+http_connections=${HTTP_CONNECTIONS:-32}
+invoker=$root/tests/interop/node_modules/@projectriff/node-function-invoker/server.js
+
+ninja -C "$build" sdk_example_square sdk_bench_riff_load sdk_bench_echo_server \
+  sdk_bench_http_load >/dev/null
+if [ ! -f "$invoker" ]; then
+  (cd "$root/tests/interop" && npm ci --no-audit --no-fund --silent)
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start <name> <command...>: runs a server, waits for its ready line, sets PORT_GRPC/PORT_HTTP.
+start() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  for _ in $(seq 1 300); do
+    if grep -q "ready" "$work/$name.out" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  PORT_GRPC=$(sed -n 's/.*grpc_port=\(-\{0,1\}[0-9]*\).*/\1/p' "$work/$name.out")
+  PORT_HTTP=$(sed -n 's/.*http_port=\(-\{0,1\}[0-9]*\).*/\1/p' "$work/$name.out")
+}
+
+start square "$build/sdk/examples/square" --host=127.0.0.1 --grpc-port=0 --http-port=0
+square_grpc=$PORT_GRPC
+square_http=$PORT_HTTP
+start echo "$build/bench/sdk/sdk_bench_echo_server" 0
+echo_grpc=$PORT_GRPC
+node_grpc=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+FUNCTION_URI=$root/bench/sdk/node_square.js GRPC_PORT=$node_grpc node "$invoker" \
+  >"$work/node.out" 2>"$work/node.err" &
+pids+=($!)
+start nodehttp node "$root/bench/sdk/node_http_echo.js"
+node_http=$PORT_HTTP
+
+load() { "$build/bench/sdk/sdk_bench_riff_load" "127.0.0.1:$1" "$frames" | sed -n 's/msgs_per_s=\([0-9]*\).*/\1/p'; }
+hload() { "$build/bench/sdk/sdk_bench_http_load" "$1" "$http_connections" "$http_seconds" | sed -n 's/reqs_per_s=\([0-9]*\).*/\1/p'; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# Warm-up (connections, JIT, allocators).
+load "$echo_grpc" >/dev/null; load "$square_grpc" >/dev/null; load "$node_grpc" >/dev/null
+
+: >"$work/echo" >"$work/square" >"$work/node" >"$work/hsquare" >"$work/hnode"
+for i in $(seq 1 "$runs"); do
+  load "$echo_grpc" >>"$work/echo"
+  load "$square_grpc" >>"$work/square"
+  load "$node_grpc" >>"$work/node"
+  hload "$square_http" >>"$work/hsquare"
+  hload "$node_http" >>"$work/hnode"
+  echo "round $i: echo=$(tail -1 "$work/echo") square=$(tail -1 "$work/square") node=$(tail -1 "$work/node") http_square=$(tail -1 "$work/hsquare") http_node_echo=$(tail -1 "$work/hnode")" >&2
+done
+
+e=$(median <"$work/echo"); s=$(median <"$work/square"); n=$(median <"$work/node")
+hs=$(median <"$work/hsquare"); hn=$(median <"$work/hnode")
+echo "machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "riff-rpc, one Invoke stream, $frames x 64-byte JSON numbers, median of $runs runs (msgs/s):"
+printf '  %-34s %10s\n' "raw C++ gRPC bidi echo" "$e"
+printf '  %-34s %10s   %5.2fx of echo\n' "runnel square (C++ SDK)" "$s" "$(echo "$s/$e" | bc -l)"
+printf '  %-34s %10s   square is %5.2fx\n' "riff Node invoker (x => x ** 2)" "$n" "$(echo "$s/$n" | bc -l)"
+echo "HTTP/1.1 keep-alive, $http_connections connections, ${http_seconds}s, median of $runs runs (req/s):"
+printf '  %-34s %10s\n' "runnel square (C++ SDK)" "$hs"
+printf '  %-34s %10s   square is %5.2fx\n' "Node http echo" "$hn" "$(echo "$hs/$hn" | bc -l)"
