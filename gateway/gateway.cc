@@ -303,6 +303,47 @@ Histogram& Gateway::PublishLatency(absl::string_view front) {
                                 {{"front", std::string(front)}});
 }
 
+bool Gateway::BeginCall() {
+  absl::MutexLock lock(&calls_mu_);
+  if (draining_) return false;
+  ++calls_;
+  return true;
+}
+
+void Gateway::EndCall() {
+  absl::MutexLock lock(&calls_mu_);
+  --calls_;
+}
+
+bool Gateway::TrackStream(DrainableCall* call) {
+  absl::MutexLock lock(&calls_mu_);
+  if (draining_) return false;
+  streams_.insert(call);
+  return true;
+}
+
+void Gateway::UntrackStream(DrainableCall* call) {
+  absl::MutexLock lock(&calls_mu_);
+  streams_.erase(call);
+}
+
+bool Gateway::Drain(absl::Duration grace) {
+  absl::MutexLock lock(&calls_mu_);
+  draining_ = true;
+  // Drain() only records a status and schedules a Finish; the call unregisters itself from
+  // OnDone, which waits for this lock, so the pointers stay valid here.
+  for (DrainableCall* call : streams_) {
+    call->Drain();
+  }
+  return calls_mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](Gateway* g) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return g->calls_ == 0 && g->streams_.empty();
+          },
+          this),
+      grace);
+}
+
 void Gateway::CollectGauges(std::string* out) {
   std::map<std::string, std::set<std::string>, std::less<>> groups;
   {

@@ -54,6 +54,15 @@ class SessionReceiver {
   virtual void Revoke() = 0;
 };
 
+// A long-lived call (a stream) that shutdown asks to end.
+class DrainableCall {
+ public:
+  virtual ~DrainableCall() = default;
+  // Ends the call soon (UNAVAILABLE, or OK once in-flight work is done). Runs with the
+  // gateway's call-tracking lock held: must not block or call back into the gateway.
+  virtual void Drain() = 0;
+};
+
 class Gateway;
 
 // One Subscribe call: a member of a consumer group on one stream, with the partitions it owns
@@ -138,6 +147,17 @@ class Gateway {
   void CountError(absl::string_view front, absl::string_view method, absl::StatusCode code);
   Histogram& PublishLatency(absl::string_view front);
 
+  // --- Graceful shutdown ---
+  // Calls register while they run. Both return false once draining began: answer UNAVAILABLE.
+  [[nodiscard]] bool BeginCall();
+  void EndCall();
+  [[nodiscard]] bool TrackStream(DrainableCall* call);
+  // After it returns Drain() is not running on `call` and won't be called.
+  void UntrackStream(DrainableCall* call);
+  // Refuses new calls, drains every tracked stream and waits (up to `grace`) until every call
+  // has ended. Returns false if some were still running at the deadline.
+  bool Drain(absl::Duration grace);
+
  private:
   struct StreamCounters {
     Counter* records_in;
@@ -158,6 +178,11 @@ class Gateway {
   std::map<std::string, std::unique_ptr<StreamCounters>, std::less<>> counters_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::set<std::string>, std::less<>> groups_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex calls_mu_;
+  bool draining_ ABSL_GUARDED_BY(calls_mu_) = false;
+  int64_t calls_ ABSL_GUARDED_BY(calls_mu_) = 0;
+  std::set<DrainableCall*> streams_ ABSL_GUARDED_BY(calls_mu_);
 };
 
 }  // namespace runnel::gateway

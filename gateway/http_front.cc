@@ -87,6 +87,15 @@ HttpResponse HttpFront::Failure(const absl::Status& status, const char* method) 
 }
 
 void HttpFront::Handle(HttpRequest request, HttpRespond respond) {
+  if (!gateway_->BeginCall()) {
+    std::move(respond)(JsonError(503, "gateway is shutting down"));
+    return;
+  }
+  Gateway* gateway = gateway_;
+  respond = [gateway, inner = std::move(respond)](HttpResponse response) mutable {
+    std::move(inner)(std::move(response));
+    gateway->EndCall();
+  };
   bool responded = false;
   HttpResponse response = Route(request, respond, responded);
   if (!responded) {

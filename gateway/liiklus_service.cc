@@ -18,10 +18,13 @@ namespace {
 // Streams a session's partition assignments until the client cancels. Created by Subscribe,
 // deleted by OnDone. OnAssigned comes from store threads; writes go out one at a time.
 class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::SubscribeReply>,
-                               public SessionListener {
+                               public SessionListener,
+                               public DrainableCall {
  public:
   SubscribeReactor(Gateway* gateway, const liiklus::SubscribeRequest& request) : gateway_(gateway) {
-    absl::Status status = Validate(request);
+    tracked_ = gateway_->TrackStream(this);
+    absl::Status status = tracked_ ? Validate(request)
+                                   : absl::UnavailableError("gateway is shutting down");
     if (status.ok()) {
       absl::StatusOr<std::shared_ptr<Session>> session = gateway_->StartSession(
           request.topic(), ParseGroupId(request.group(), request.group_version()),
@@ -55,6 +58,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
     Pump();
   }
 
+  // DrainableCall
+  void Drain() override {
+    FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
+  }
+
  private:
   static absl::Status Validate(const liiklus::SubscribeRequest& request) {
     if (request.topic().empty()) return absl::InvalidArgumentError("topic is required");
@@ -73,9 +81,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
     Pump();
   }
   void OnCancel() override {
+    RUNNEL_LOG(DEBUG) << "subscription cancelled";
     FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
   }
   void OnDone() override {
+    RUNNEL_LOG(DEBUG) << "subscription done";
     std::shared_ptr<Session> session;
     {
       absl::MutexLock lock(&mu_);
@@ -84,6 +94,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
     if (session != nullptr) {
       gateway_->EndSession(session);  // After this no OnAssigned runs.
     }
+    if (tracked_) gateway_->UntrackStream(this);
     delete this;
   }
 
@@ -119,6 +130,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
   }
 
   Gateway* const gateway_;
+  bool tracked_ = false;
   absl::Mutex mu_;
   std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
   std::deque<liiklus::SubscribeReply> outbox_ ABSL_GUARDED_BY(mu_);
@@ -148,12 +160,23 @@ void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char
     }
   }
   reactor->Finish(ToGrpcStatus(status));
+  gateway->EndCall();
+}
+
+grpc::ServerUnaryReactor* BeginUnary(Gateway* gateway, grpc::CallbackServerContext* context) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!gateway->BeginCall()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
+    return nullptr;
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* LiiklusServiceImpl::RunBlocking(grpc::CallbackServerContext* context,
                                                           const char* method,
                                                           absl::AnyInvocable<absl::Status() &&> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
+  if (reactor == nullptr) return context->DefaultReactor();
   Gateway* gateway = gateway_;
   auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
     FinishUnary(gateway, reactor, method, std::move(work)());
@@ -168,7 +191,8 @@ grpc::ServerUnaryReactor* LiiklusServiceImpl::RunBlocking(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* LiiklusServiceImpl::Publish(grpc::CallbackServerContext* context,
                                                       const liiklus::PublishRequest* request,
                                                       liiklus::PublishReply* reply) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
+  if (reactor == nullptr) return context->DefaultReactor();
   absl::StatusOr<v1::Record> record = RecordFromPublish(*request);
   if (!record.ok()) {
     FinishUnary(gateway_, reactor, "Publish", record.status());
@@ -222,6 +246,8 @@ grpc::ServerWriteReactor<liiklus::ReceiveReply>* LiiklusServiceImpl::Receive(
 grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* context,
                                                   const liiklus::AckRequest* request,
                                                   google::protobuf::Empty*) {
+  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
+  if (reactor == nullptr) return context->DefaultReactor();
   std::string topic = request->topic();
   GroupId group;
   uint32_t partition = request->partition();
@@ -229,7 +255,6 @@ grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* c
     // The deprecated form names the subscription session instead.
     std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
     if (session == nullptr) {
-      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
       FinishUnary(gateway_, reactor, "Ack",
                   absl::NotFoundError(absl::StrCat("no subscription session '",
                                                    request->assignment().session_id(), "'")));
@@ -243,7 +268,6 @@ grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* c
   }
   const Offset offset = static_cast<Offset>(request->offset());
   Gateway* gateway = gateway_;
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto work = [gateway, reactor, topic, group, partition, offset]() {
     if (topic.empty()) return absl::InvalidArgumentError("topic is required");
     if (group.name.empty()) return absl::InvalidArgumentError("group is required");

@@ -41,7 +41,11 @@ class LiiklusServiceImpl final : public liiklus::LiiklusService::CallbackService
   Executor* const blocking_;
 };
 
-// Finishes a unary reactor, counting the error when there is one.
+// The call's default reactor, registered with the gateway; nullptr (after finishing it with
+// UNAVAILABLE) while the gateway shuts down.
+grpc::ServerUnaryReactor* BeginUnary(Gateway* gateway, grpc::CallbackServerContext* context);
+
+// Finishes a unary reactor begun with BeginUnary, counting the error when there is one.
 void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char* method,
                  const absl::Status& status);
 

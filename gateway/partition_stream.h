@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/executor.h"
 #include "common/grpc_status.h"
+#include "common/logging.h"
 #include "gateway/gateway.h"
 #include "runnel/v1/gateway.pb.h"
 
@@ -41,11 +42,22 @@ struct PartitionStreamParams {
 // `Reply` is liiklus::ReceiveReply (one record per message) or v1::ReceiveBatchesReply.
 template <typename Reply>
 class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
-                                     public SessionReceiver {
+                                     public SessionReceiver,
+                                     public DrainableCall {
  public:
   // Starts on `blocking` (resolving the start may ask the store for positions).
   PartitionStreamReactor(Gateway* gateway, Executor* blocking, PartitionStreamParams params)
       : gateway_(gateway), params_(std::move(params)) {
+    tracked_ = gateway_->TrackStream(this);
+    if (!tracked_) {
+      {
+        absl::MutexLock lock(&mu_);
+        starting_ = false;
+        finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down");
+      }
+      Pump();
+      return;
+    }
     if (!blocking->Submit([this] { Start(); })) {
       {
         absl::MutexLock lock(&mu_);
@@ -59,6 +71,10 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
 
   // SessionReceiver
   void Revoke() override { FinishWith(grpc::Status::OK); }
+  // DrainableCall
+  void Drain() override {
+    FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
+  }
 
  private:
   // grpc::ServerWriteReactor
@@ -74,13 +90,16 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
     Pump();
   }
   void OnCancel() override {
+    RUNNEL_LOG(DEBUG) << "receive cancelled" << Kv("stream", params_.topic);
     FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
   }
   void OnDone() override {
+    RUNNEL_LOG(DEBUG) << "receive done" << Kv("stream", params_.topic);
     if (attached_) {
       params_.session->Detach(params_.partition, this);
     }
     reader_.reset();  // Waits out a reader callback in progress.
+    if (tracked_) gateway_->UntrackStream(this);
     delete this;
   }
 
@@ -179,6 +198,7 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
     }
     switch (action) {
       case kFinish:
+        RUNNEL_LOG(DEBUG) << "receive finishing" << Kv("status", status.error_message());
         this->Finish(status);
         break;
       case kWrite: {
@@ -205,6 +225,7 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
   PartitionStreamParams params_;
   Offset latest_acked_ = -1;  // Written by Start() before any read; read by Pack().
   bool attached_ = false;     // Written by Start(); read by OnDone().
+  bool tracked_ = false;      // Written by the constructor.
   std::unique_ptr<PartitionReader> reader_;  // Set by Start() before starting_ clears.
 
   absl::Mutex mu_;

@@ -20,9 +20,28 @@ constexpr uint32_t kMaxBatchRecords = 10'000;
 // in request order. Reading pauses while the window is full (backpressure to the client).
 // Finish is only called once no publish is in flight, so store callbacks never outlive it.
 class PublishBatchesReactor final
-    : public grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply> {
+    : public grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply>,
+      public DrainableCall {
  public:
-  explicit PublishBatchesReactor(Gateway* gateway) : gateway_(gateway) { StartRead(&request_); }
+  explicit PublishBatchesReactor(Gateway* gateway) : gateway_(gateway) {
+    tracked_ = gateway_->TrackStream(this);
+    if (!tracked_) {
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  // DrainableCall: stop reading, acknowledge what is in flight, then end with UNAVAILABLE so
+  // the client resends whatever it has not seen acknowledged to another gateway.
+  void Drain() override {
+    {
+      absl::MutexLock lock(&mu_);
+      draining_ = true;
+    }
+    Pump();
+  }
 
  private:
   struct Slot {
@@ -33,12 +52,20 @@ class PublishBatchesReactor final
   void OnReadDone(bool ok) override {
     {
       absl::MutexLock lock(&mu_);
-      if (finished_) return;  // A read that raced with Finish: nothing more is published.
+      // A read that raced with Finish or shutdown: nothing more is published; the client
+      // resends it.
+      if (finished_ || draining_) {
+        reading_ = false;
+        reads_done_ = true;
+        ok = false;
+      }
     }
     if (!ok) {
       {
         absl::MutexLock lock(&mu_);
+        if (!draining_ && !finished_) client_done_ = true;
         reads_done_ = true;
+        reading_ = false;
       }
       Pump();
       return;
@@ -112,7 +139,10 @@ class PublishBatchesReactor final
     Pump();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (tracked_) gateway_->UntrackStream(this);
+    delete this;
+  }
 
   void Complete(Slot* slot, absl::StatusOr<v1::PublishBatchReply> result) {
     {
@@ -142,12 +172,20 @@ class PublishBatchesReactor final
         }
       }
       if (action == kNothing) {
-        const bool drained = failure_ ? in_flight_ == 0 : (reads_done_ && slots_.empty());
+        const bool drained = failure_ ? in_flight_ == 0
+                                      : ((reads_done_ || draining_) && slots_.empty());
         if (drained) {
           finished_ = true;
-          status = failure_ ? ToGrpcStatus(*failure_) : grpc::Status::OK;
+          if (failure_) {
+            status = ToGrpcStatus(*failure_);
+          } else if (draining_ && !client_done_) {
+            status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down");
+          } else {
+            status = grpc::Status::OK;
+          }
           action = kFinish;
-        } else if (!failure_ && !reading_ && !reads_done_ && slots_.size() < kMaxBatchesInFlight) {
+        } else if (!failure_ && !draining_ && !reading_ && !reads_done_ &&
+                   slots_.size() < kMaxBatchesInFlight) {
           reading_ = true;
           action = kRead;
         }
@@ -173,6 +211,7 @@ class PublishBatchesReactor final
   }
 
   Gateway* const gateway_;
+  bool tracked_ = false;
   v1::PublishBatchRequest request_;  // Owned by the read in flight.
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // Batches not yet acknowledged, in order.
@@ -181,6 +220,8 @@ class PublishBatchesReactor final
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_done_ ABSL_GUARDED_BY(mu_) = false;  // The client half-closed.
   std::optional<absl::Status> failure_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -240,7 +281,8 @@ absl::StatusOr<v1::Stream> DescribeStream(RecordStore& store, absl::string_view 
 grpc::ServerUnaryReactor* RunnelServiceImpl::RunBlocking(grpc::CallbackServerContext* context,
                                                          const char* method,
                                                          absl::AnyInvocable<absl::Status() &&> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
+  if (reactor == nullptr) return context->DefaultReactor();
   Gateway* gateway = gateway_;
   auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
     FinishUnary(gateway, reactor, method, std::move(work)());

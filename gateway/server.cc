@@ -78,11 +78,14 @@ class GatewayServerImpl final : public GatewayServer {
     if (shut_down_) return;
     shut_down_ = true;
     if (http_front_) http_front_->SetReady(false);
+    if (gateway_ && !gateway_->Drain(options_.shutdown_grace)) {
+      RUNNEL_LOG(WARNING) << "calls still running after the shutdown grace period; cancelling them"
+                          << Kv("grace", absl::FormatDuration(options_.shutdown_grace));
+    }
     if (server_) {
-      // Unary calls get the grace period to finish; streams (subscriptions) are cancelled at
-      // the deadline.
-      server_->Shutdown(std::chrono::system_clock::now() +
-                        absl::ToChronoMilliseconds(options_.shutdown_grace));
+      // Every call has ended (or overstayed the grace period): cancel what is left and close
+      // idle client connections now rather than waiting for clients to hang up.
+      server_->Shutdown(std::chrono::system_clock::now());
       server_->Wait();
     }
     if (http_) http_->Stop();

@@ -1,0 +1,636 @@
+// The real runnel-gateway binary, driven over loopback by liiklus and runnel.v1 clients generated
+// from the protos, and over HTTP. Each test starts its own gateway on ports it picks itself.
+
+#include <signal.h>
+
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <boost/asio/connect.hpp>  // NOLINT: after <utility> via grpc
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "tests/gateway/gateway_fixture.h"
+
+// liiklus's deprecated fields are exercised on purpose.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace runnel::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10)) {
+  auto c = std::make_unique<grpc::ClientContext>();
+  c->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  return c;
+}
+
+// Reads a Subscribe stream on a thread, collecting assignments.
+class Subscription {
+ public:
+  Subscription(liiklus::LiiklusService::Stub& stub, liiklus::SubscribeRequest request) {
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    reader_ = stub.Subscribe(&context_, request);
+    thread_ = std::thread([this] {
+      liiklus::SubscribeReply reply;
+      while (reader_->Read(&reply)) {
+        absl::MutexLock lock(&mu_);
+        assignments_.push_back(reply.assignment());
+      }
+      grpc::Status status = reader_->Finish();
+      absl::MutexLock lock(&mu_);
+      status_ = status;
+    });
+  }
+  ~Subscription() {
+    context_.TryCancel();
+    thread_.join();
+  }
+
+  // Waits until at least `n` assignments arrived; returns all so far.
+  std::vector<liiklus::Assignment> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](std::pair<Subscription*, size_t>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                               return a->first->assignments_.size() >= a->second ||
+                                      a->first->status_.has_value();
+                             },
+                             new std::pair<Subscription*, size_t>(this, n)),
+                         timeout);
+    return std::vector<liiklus::Assignment>(assignments_.begin(), assignments_.end());
+  }
+  std::optional<grpc::Status> status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<liiklus::SubscribeReply>> reader_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::deque<liiklus::Assignment> assignments_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> status_ ABSL_GUARDED_BY(mu_);
+};
+
+struct Received {
+  std::vector<liiklus::ReceiveReply> replies;
+  grpc::Status status;  // OK if the stream ended by itself, CANCELLED if we stopped reading.
+};
+
+// Receives until `n` replies came, the stream ended, or `timeout` passed.
+Received Receive(liiklus::LiiklusService::Stub& stub, const liiklus::Assignment& assignment,
+                 size_t n, liiklus::ReceiveRequest::ContentFormat format =
+                               liiklus::ReceiveRequest::LIIKLUS_EVENT,
+                 absl::Duration timeout = absl::Seconds(10)) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  liiklus::ReceiveRequest request;
+  *request.mutable_assignment() = assignment;
+  request.set_format(format);
+  auto reader = stub.Receive(&context, request);
+  Received out;
+  liiklus::ReceiveReply reply;
+  while (out.replies.size() < n && reader->Read(&reply)) {
+    out.replies.push_back(reply);
+  }
+  if (out.replies.size() >= n) context.TryCancel();
+  out.status = reader->Finish();
+  return out;
+}
+
+liiklus::PublishRequest Event(const std::string& topic, const std::string& data,
+                              const std::string& key = "",
+                              const std::string& content_type = "text/plain") {
+  liiklus::PublishRequest r;
+  r.set_topic(topic);
+  r.set_key(key);
+  auto* e = r.mutable_liiklusevent();
+  e->set_id(absl::StrCat("id-", data));
+  e->set_type("test.event");
+  e->set_source("/tests");
+  e->set_data_content_type(content_type);
+  e->set_data(data);
+  (*e->mutable_extensions())["seq"] = data;
+  return r;
+}
+
+class GatewayIntegration : public ::testing::Test {
+ protected:
+  void StartGateway(std::vector<std::string> args = {"--store", "memory"}) {
+    auto gw = GatewayProcess::Start(args, absl::StrCat(dir_.path(), "/gateway-", starts_++, ".log"));
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    gw_ = *std::move(gw);
+  }
+
+  void CreateStream(const std::string& name, int partitions = 1,
+                    const std::string& content_type = "text/plain") {
+    v1::CreateStreamRequest req;
+    req.mutable_stream()->set_name(name);
+    req.mutable_stream()->set_partitions(partitions);
+    req.mutable_stream()->set_content_type(content_type);
+    v1::Stream reply;
+    grpc::Status s = gw_->runnel().CreateStream(Context().get(), req, &reply);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  liiklus::PublishReply Publish(const liiklus::PublishRequest& request) {
+    liiklus::PublishReply reply;
+    grpc::Status s = gw_->liiklus().Publish(Context().get(), request, &reply);
+    EXPECT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+    return reply;
+  }
+
+  grpc::Status PublishStatus(const liiklus::PublishRequest& request) {
+    liiklus::PublishReply reply;
+    return gw_->liiklus().Publish(Context().get(), request, &reply);
+  }
+
+  grpc::Status Ack(const std::string& topic, const std::string& group, uint32_t partition,
+                   uint64_t offset) {
+    liiklus::AckRequest req;
+    req.set_topic(topic);
+    req.set_group(group);
+    req.set_partition(partition);
+    req.set_offset(offset);
+    google::protobuf::Empty empty;
+    return gw_->liiklus().Ack(Context().get(), req, &empty);
+  }
+
+  liiklus::SubscribeRequest SubscribeRequest(const std::string& topic, const std::string& group,
+                                             bool latest = false) {
+    liiklus::SubscribeRequest r;
+    r.set_topic(topic);
+    r.set_group(group);
+    r.set_auto_offset_reset(latest ? liiklus::SubscribeRequest::LATEST
+                                   : liiklus::SubscribeRequest::EARLIEST);
+    return r;
+  }
+
+  // A plain HTTP/1.1 request to the gateway's HTTP port: {status, body}.
+  std::pair<int, std::string> Http(const std::string& method, const std::string& target,
+                                   const std::string& body = "",
+                                   const std::string& content_type = "") {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(10));
+    stream.connect(resolver.resolve("127.0.0.1", std::to_string(gw_->http_port())));
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    req.body() = body;
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    return {res.result_int(), res.body()};
+  }
+
+  TempDir dir_;
+  int starts_ = 0;
+  std::unique_ptr<GatewayProcess> gw_;
+};
+
+TEST_F(GatewayIntegration, PublishSubscribeReceiveAndAckSurviveARestart) {
+  const std::string data_dir = absl::StrCat(dir_.path(), "/data");
+  StartGateway({"--store", "file", "--data-dir", data_dir});
+  CreateStream("orders");
+  for (int i = 0; i < 10; ++i) {
+    liiklus::PublishReply reply = Publish(Event("orders", absl::StrCat(i)));
+    EXPECT_EQ(reply.topic(), "orders");
+    EXPECT_EQ(reply.partition(), 0u);
+    EXPECT_EQ(reply.offset(), static_cast<uint64_t>(i));
+  }
+  {
+    Subscription sub(gw_->liiklus(), SubscribeRequest("orders", "billing"));
+    auto assignments = sub.WaitFor(1);
+    ASSERT_EQ(assignments.size(), 1u);
+    Received got = Receive(gw_->liiklus(), assignments[0], 10);
+    ASSERT_EQ(got.replies.size(), 10u) << got.status.error_message();
+    for (int i = 0; i < 10; ++i) {
+      const auto& r = got.replies[i].liiklus_event_record();
+      EXPECT_EQ(r.offset(), static_cast<uint64_t>(i));
+      EXPECT_EQ(r.event().data(), absl::StrCat(i));
+      EXPECT_EQ(r.event().id(), absl::StrCat("id-", i));
+      EXPECT_EQ(r.event().extensions().at("seq"), absl::StrCat(i));
+      EXPECT_FALSE(r.replay());
+    }
+    ASSERT_TRUE(Ack("orders", "billing", 0, 4).ok());
+  }
+  liiklus::GetOffsetsRequest offsets_req;
+  offsets_req.set_topic("orders");
+  offsets_req.set_group("billing");
+  liiklus::GetOffsetsReply offsets;
+  ASSERT_TRUE(gw_->liiklus().GetOffsets(Context().get(), offsets_req, &offsets).ok());
+  EXPECT_EQ(offsets.offsets().at(0), 4u);
+
+  // A graceful stop exits 0; records, the stream and the group's position survive it.
+  // A graceful stop exits 0 promptly, with idle client connections still open.
+  const absl::Time stop_started = absl::Now();
+  auto code = gw_->process().Stop(SIGTERM, absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << gw_->process().Log();
+  EXPECT_LT(absl::Now() - stop_started, absl::Seconds(5)) << gw_->process().Log();
+  StartGateway({"--store", "file", "--data-dir", data_dir});
+  Subscription sub(gw_->liiklus(), SubscribeRequest("orders", "billing"));
+  auto assignments = sub.WaitFor(1);
+  ASSERT_EQ(assignments.size(), 1u) << (sub.status() ? sub.status()->error_message() : "no status") << gw_->process().Log();
+  Received got = Receive(gw_->liiklus(), assignments[0], 5);
+  ASSERT_EQ(got.replies.size(), 5u) << got.status.error_message();
+  EXPECT_EQ(got.replies[0].liiklus_event_record().offset(), 5u);
+  EXPECT_EQ(got.replies[4].liiklus_event_record().event().data(), "9");
+  ASSERT_TRUE(gw_->liiklus().GetOffsets(Context().get(), offsets_req, &offsets).ok());
+  EXPECT_EQ(offsets.offsets().at(0), 4u);
+}
+
+TEST_F(GatewayIntegration, AReceiveBelowTheAckedOffsetIsAReplay) {
+  StartGateway();
+  CreateStream("replays");
+  for (int i = 0; i < 3; ++i) Publish(Event("replays", absl::StrCat(i)));
+  ASSERT_TRUE(Ack("replays", "g", 0, 2).ok());
+  // A new member of another version of the group starts from scratch but sees replays.
+  auto req = SubscribeRequest("replays", "g");
+  req.set_group_version(7);
+  Subscription sub(gw_->liiklus(), req);
+  auto a = sub.WaitFor(1);
+  ASSERT_EQ(a.size(), 1u);
+  Received got = Receive(gw_->liiklus(), a[0], 3);
+  ASSERT_EQ(got.replies.size(), 3u);
+  EXPECT_TRUE(got.replies[0].liiklus_event_record().replay());
+  EXPECT_TRUE(got.replies[2].liiklus_event_record().replay());
+}
+
+TEST_F(GatewayIntegration, TwoMembersOfAGroupSharePartitionsAndRebalance) {
+  StartGateway();
+  CreateStream("shared", 4);
+  auto first = std::make_unique<Subscription>(gw_->liiklus(), SubscribeRequest("shared", "g"));
+  ASSERT_EQ(first->WaitFor(4).size(), 4u);
+  Subscription second(gw_->liiklus(), SubscribeRequest("shared", "g"));
+  auto b = second.WaitFor(2);
+  ASSERT_EQ(b.size(), 2u);
+  std::set<uint32_t> owned_by_second{b[0].partition(), b[1].partition()};
+  // The first member's stream of a partition that moved ends by itself.
+  auto a = first->WaitFor(4);
+  liiklus::Assignment moved;
+  for (const auto& x : a) {
+    if (owned_by_second.contains(x.partition())) moved = x;
+  }
+  Received revoked = Receive(gw_->liiklus(), moved, 1, liiklus::ReceiveRequest::LIIKLUS_EVENT,
+                             absl::Seconds(5));
+  EXPECT_TRUE(revoked.replies.empty());
+  EXPECT_NE(revoked.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // When the first member leaves, the second gets every partition.
+  first.reset();
+  EXPECT_EQ(second.WaitFor(4).size(), 4u);
+}
+
+TEST_F(GatewayIntegration, TwoGroupsEachSeeEveryRecord) {
+  StartGateway();
+  CreateStream("fanout");
+  for (int i = 0; i < 5; ++i) Publish(Event("fanout", absl::StrCat(i)));
+  for (const char* group : {"audit", "billing"}) {
+    Subscription sub(gw_->liiklus(), SubscribeRequest("fanout", group));
+    auto a = sub.WaitFor(1);
+    ASSERT_EQ(a.size(), 1u);
+    Received got = Receive(gw_->liiklus(), a[0], 5);
+    ASSERT_EQ(got.replies.size(), 5u) << group;
+    EXPECT_EQ(got.replies[4].liiklus_event_record().event().data(), "4");
+  }
+}
+
+TEST_F(GatewayIntegration, LatestSkipsOldRecordsAndEarliestReadsThem) {
+  StartGateway();
+  CreateStream("news");
+  for (int i = 0; i < 3; ++i) Publish(Event("news", absl::StrCat("old", i)));
+  Subscription latest(gw_->liiklus(), SubscribeRequest("news", "late", /*latest=*/true));
+  auto a = latest.WaitFor(1);
+  ASSERT_EQ(a.size(), 1u);
+  std::thread publisher([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Publish(Event("news", "new"));
+  });
+  Received got = Receive(gw_->liiklus(), a[0], 1);
+  publisher.join();
+  ASSERT_EQ(got.replies.size(), 1u);
+  EXPECT_EQ(got.replies[0].liiklus_event_record().event().data(), "new");
+
+  Subscription earliest(gw_->liiklus(), SubscribeRequest("news", "early"));
+  auto e = earliest.WaitFor(1);
+  ASSERT_EQ(e.size(), 1u);
+  got = Receive(gw_->liiklus(), e[0], 4);
+  ASSERT_EQ(got.replies.size(), 4u);
+  EXPECT_EQ(got.replies[0].liiklus_event_record().event().data(), "old0");
+}
+
+TEST_F(GatewayIntegration, KeysPickStablePartitionsAndKeylessRecordsKeepOrder) {
+  StartGateway();
+  CreateStream("keyed", 3);
+  const uint32_t p = Publish(Event("keyed", "a", "user-1")).partition();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Publish(Event("keyed", "b", "user-1")).partition(), p);
+  CreateStream("ordered", 1);
+  for (int i = 0; i < 20; ++i) {
+    liiklus::PublishReply r = Publish(Event("ordered", absl::StrCat(i)));
+    EXPECT_EQ(r.partition(), 0u);
+    EXPECT_EQ(r.offset(), static_cast<uint64_t>(i));
+  }
+}
+
+TEST_F(GatewayIntegration, EndOffsetsAndGroupOffsetsAsKedaReadsThem) {
+  StartGateway();
+  CreateStream("lag", 2);
+  liiklus::GetEndOffsetsRequest req;
+  req.set_topic("lag");
+  liiklus::GetEndOffsetsReply ends;
+  ASSERT_TRUE(gw_->liiklus().GetEndOffsets(Context().get(), req, &ends).ok());
+  // Empty partitions report 0, not 2^64-1.
+  EXPECT_EQ(ends.offsets().at(0), 0u);
+  EXPECT_EQ(ends.offsets().at(1), 0u);
+  liiklus::PublishRequest keyed = Event("lag", "x", "k");
+  const uint32_t p = Publish(keyed).partition();
+  Publish(keyed);
+  Publish(keyed);
+  ASSERT_TRUE(gw_->liiklus().GetEndOffsets(Context().get(), req, &ends).ok());
+  EXPECT_EQ(ends.offsets().at(p), 2u);
+  ASSERT_TRUE(Ack("lag", "scaler", p, 1).ok());
+  liiklus::GetOffsetsRequest oreq;
+  oreq.set_topic("lag");
+  oreq.set_group("scaler");
+  liiklus::GetOffsetsReply offsets;
+  ASSERT_TRUE(gw_->liiklus().GetOffsets(Context().get(), oreq, &offsets).ok());
+  EXPECT_EQ(offsets.offsets().at(p), 1u);
+  EXPECT_EQ(offsets.offsets().size(), 1u);
+}
+
+TEST_F(GatewayIntegration, LegacyGroupNamesAndDeprecatedAckShareOnePosition) {
+  StartGateway();
+  CreateStream("legacy");
+  for (int i = 0; i < 4; ++i) Publish(Event("legacy", absl::StrCat(i)));
+  // riff's processor never sets group_version: a name like "avg-v2" is group "avg" version 2.
+  ASSERT_TRUE(Ack("legacy", "avg-v2", 0, 1).ok());
+  liiklus::GetOffsetsRequest oreq;
+  oreq.set_topic("legacy");
+  oreq.set_group("avg");
+  oreq.set_group_version(2);
+  liiklus::GetOffsetsReply offsets;
+  ASSERT_TRUE(gw_->liiklus().GetOffsets(Context().get(), oreq, &offsets).ok());
+  EXPECT_EQ(offsets.offsets().at(0), 1u);
+  // The deprecated Ack names the session's assignment instead of topic and group.
+  Subscription sub(gw_->liiklus(), SubscribeRequest("legacy", "avg-v2"));
+  auto a = sub.WaitFor(1);
+  ASSERT_EQ(a.size(), 1u);
+  liiklus::AckRequest ack;
+  *ack.mutable_assignment() = a[0];
+  ack.set_offset(2);
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(gw_->liiklus().Ack(Context().get(), ack, &empty).ok());
+  ASSERT_TRUE(gw_->liiklus().GetOffsets(Context().get(), oreq, &offsets).ok());
+  EXPECT_EQ(offsets.offsets().at(0), 2u);
+}
+
+TEST_F(GatewayIntegration, BinaryFormatAndLegacyValuePublishKeepWorking) {
+  StartGateway();
+  CreateStream("bytes", 1, "application/json");
+  liiklus::PublishRequest legacy;
+  legacy.set_topic("bytes");
+  legacy.set_value("raw-bytes");
+  Publish(legacy);
+  Publish(Event("bytes", "{\"n\":1}", "", "application/json"));
+  Subscription sub(gw_->liiklus(), SubscribeRequest("bytes", "g"));
+  auto a = sub.WaitFor(1);
+  ASSERT_EQ(a.size(), 1u);
+  Received got = Receive(gw_->liiklus(), a[0], 2, liiklus::ReceiveRequest::BINARY);
+  ASSERT_EQ(got.replies.size(), 2u);
+  EXPECT_EQ(got.replies[0].record().value(), "raw-bytes");
+  EXPECT_THAT(got.replies[1].record().value(), HasSubstr("\"data\":{\"n\":1}"));
+  EXPECT_THAT(got.replies[1].record().value(), HasSubstr("\"specversion\":\"1.0\""));
+}
+
+TEST_F(GatewayIntegration, BatchedPublishAndReceiveBatches) {
+  StartGateway();
+  CreateStream("batched", 2);
+  grpc::ClientContext ctx;
+  auto stream = gw_->runnel().PublishBatches(&ctx);
+  for (int b = 0; b < 10; ++b) {
+    v1::PublishBatchRequest batch;
+    batch.set_topic("batched");
+    batch.set_partition_plus_one(2);  // Partition 1.
+    for (int i = 0; i < 100; ++i) *batch.add_records() = Event("batched", absl::StrCat(b * 100 + i));
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  stream->WritesDone();
+  v1::PublishBatchReply reply;
+  uint64_t next = 0;
+  int replies = 0;
+  while (stream->Read(&reply)) {
+    ++replies;
+    ASSERT_EQ(reply.positions_size(), 100);
+    for (const auto& pos : reply.positions()) {
+      EXPECT_EQ(pos.partition(), 1u);
+      EXPECT_EQ(pos.offset(), next++);
+    }
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(replies, 10);
+
+  Subscription sub(gw_->liiklus(), SubscribeRequest("batched", "g"));
+  auto a = sub.WaitFor(2);
+  ASSERT_EQ(a.size(), 2u);
+  liiklus::Assignment one = a[0].partition() == 1 ? a[0] : a[1];
+  grpc::ClientContext rctx;
+  rctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ReceiveBatchesRequest rreq;
+  *rreq.mutable_assignment() = one;
+  rreq.set_format(liiklus::ReceiveRequest::LIIKLUS_EVENT);
+  rreq.set_max_records(300);
+  auto reader = gw_->runnel().ReceiveBatches(&rctx, rreq);
+  v1::ReceiveBatchesReply batch;
+  size_t total = 0;
+  while (total < 1000 && reader->Read(&batch)) {
+    EXPECT_LE(batch.records_size(), 300);
+    for (const auto& r : batch.records()) {
+      EXPECT_EQ(r.liiklus_event_record().offset(), total);
+      ++total;
+    }
+  }
+  rctx.TryCancel();
+  reader->Finish();
+  EXPECT_EQ(total, 1000u);
+}
+
+TEST_F(GatewayIntegration, BadGrpcInputsGetClearErrorsAndTheGatewayKeepsServing) {
+  StartGateway({"--store", "memory", "--max-record-bytes", "2000"});
+  CreateStream("typed", 2, "application/json");
+  auto code = [](const grpc::Status& s) { return s.error_code(); };
+
+  grpc::Status s = PublishStatus(Event("nowhere", "x"));
+  EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("nowhere"));
+  s = PublishStatus(Event("typed", "plain", "", "text/plain"));
+  EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("application/json"));
+  s = PublishStatus(Event("typed", std::string(5000, 'x'), "", "application/json"));
+  EXPECT_EQ(code(s), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  liiklus::PublishRequest no_id = Event("typed", "{}", "", "application/json");
+  no_id.mutable_liiklusevent()->clear_id();
+  EXPECT_EQ(code(PublishStatus(no_id)), grpc::StatusCode::INVALID_ARGUMENT);
+
+  EXPECT_EQ(code(Ack("typed", "g", 9, 0)), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(code(Ack("typed", "g", 0, 5)), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(code(Ack("typed", "", 0, 0)), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code(Ack("nowhere", "g", 0, 0)), grpc::StatusCode::NOT_FOUND);
+
+  Subscription unknown(gw_->liiklus(), SubscribeRequest("nowhere", "g"));
+  unknown.WaitFor(1, absl::Seconds(5));
+  ASSERT_TRUE(unknown.status().has_value());
+  EXPECT_EQ(unknown.status()->error_code(), grpc::StatusCode::NOT_FOUND);
+  Subscription no_group(gw_->liiklus(), SubscribeRequest("typed", ""));
+  no_group.WaitFor(1, absl::Seconds(5));
+  ASSERT_TRUE(no_group.status().has_value());
+  EXPECT_EQ(no_group.status()->error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  liiklus::Assignment bogus;
+  bogus.set_session_id("no-such-session");
+  Received r = Receive(gw_->liiklus(), bogus, 1);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  liiklus::GetEndOffsetsRequest ereq;
+  ereq.set_topic("nowhere");
+  liiklus::GetEndOffsetsReply ends;
+  EXPECT_EQ(gw_->liiklus().GetEndOffsets(Context().get(), ereq, &ends).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  v1::CreateStreamRequest bad;
+  bad.mutable_stream()->set_name("bad name");
+  v1::Stream created;
+  EXPECT_EQ(gw_->runnel().CreateStream(Context().get(), bad, &created).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::CreateStreamRequest dup;
+  dup.mutable_stream()->set_name("typed");
+  EXPECT_EQ(gw_->runnel().CreateStream(Context().get(), dup, &created).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+
+  // Still serving.
+  liiklus::PublishReply ok = Publish(Event("typed", "{\"ok\":true}", "", "application/json"));
+  EXPECT_EQ(ok.topic(), "typed");
+  EXPECT_TRUE(gw_->process().Running());
+}
+
+TEST_F(GatewayIntegration, HttpApiProvisionsPublishesReadsAndRejectsBadInput) {
+  StartGateway({"--store", "memory", "--max-record-bytes", "2000"});
+  EXPECT_EQ(Http("GET", "/healthz").first, 200);
+  EXPECT_EQ(Http("GET", "/readyz").first, 200);
+
+  // riff's provisioner API.
+  auto [status, body] = Http("PUT", "/default/numbers");
+  EXPECT_EQ(status, 201);
+  EXPECT_THAT(body, HasSubstr("\"topic\":\"default_numbers\""));
+  EXPECT_THAT(body, HasSubstr("\"gateway\":"));
+  EXPECT_EQ(Http("PUT", "/default/numbers").first, 200);
+  auto bad_path = Http("PUT", "/only-one");
+  EXPECT_EQ(bad_path.first, 400);
+  EXPECT_EQ(bad_path.second, "URLs should be of the form /<namespace>/<stream-name>\n");
+  EXPECT_EQ(Http("GET", "/default/numbers").first, 405);
+
+  // Stream administration and ingress.
+  EXPECT_EQ(Http("POST", "/streams", R"({"name":"temps","partitions":2,"content_type":"application/json"})",
+                 "application/json").first,
+            201);
+  EXPECT_EQ(Http("POST", "/streams", R"({"name":"temps"})", "application/json").first, 409);
+  EXPECT_EQ(Http("POST", "/streams", "not json", "application/json").first, 400);
+  auto published = Http("POST", "/streams/temps?key=sensor-1", "21.5", "application/json");
+  EXPECT_EQ(published.first, 200) << published.second;
+  EXPECT_THAT(published.second, HasSubstr("\"offset\":0"));
+  EXPECT_EQ(Http("POST", "/streams/temps", "hot", "text/plain").first, 415);
+  EXPECT_EQ(Http("POST", "/streams/temps", std::string(5000, '1'), "application/json").first, 413);
+  EXPECT_EQ(Http("POST", "/streams/missing", "1", "application/json").first, 404);
+  EXPECT_EQ(Http("GET", "/streams/missing").first, 404);
+  EXPECT_EQ(Http("PATCH", "/streams/temps").first, 405);
+
+  auto described = Http("GET", "/streams/temps");
+  EXPECT_EQ(described.first, 200);
+  EXPECT_THAT(described.second, HasSubstr("\"partitions\":2"));
+  // Find the partition the key landed on and read the record back.
+  bool found = false;
+  for (int p = 0; p < 2; ++p) {
+    auto read = Http("GET", absl::StrCat("/streams/temps/records?partition=", p));
+    EXPECT_EQ(read.first, 200);
+    if (read.second.find("\"data\":\"21.5\"") != std::string::npos) {
+      found = true;
+      EXPECT_THAT(read.second, HasSubstr("\"key\":\"sensor-1\""));
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(Http("GET", "/streams/temps/records?offset=abc").first, 400);
+
+  auto metrics = Http("GET", "/metrics");
+  EXPECT_EQ(metrics.first, 200);
+  EXPECT_THAT(metrics.second, HasSubstr("runnel_gateway_records_in_total{stream=\"temps\"} 1"));
+  EXPECT_THAT(metrics.second, HasSubstr("runnel_gateway_end_offset{stream=\"temps\""));
+  EXPECT_THAT(metrics.second, HasSubstr("runnel_gateway_request_errors_total"));
+
+  EXPECT_EQ(Http("DELETE", "/streams/temps").first, 204);
+  EXPECT_EQ(Http("GET", "/streams/temps").first, 404);
+}
+
+TEST_F(GatewayIntegration, AutoCreateMakesUnknownStreamsOnFirstPublish) {
+  StartGateway({"--store", "memory", "--auto-create-streams"});
+  liiklus::PublishReply r = Publish(Event("fresh", "1"));
+  EXPECT_EQ(r.offset(), 0u);
+  v1::GetStreamRequest req;
+  req.set_name("fresh");
+  v1::Stream s;
+  ASSERT_TRUE(gw_->runnel().GetStream(Context().get(), req, &s).ok());
+  EXPECT_EQ(s.partitions(), 1);
+  EXPECT_EQ(s.partition_info(0).end_offset(), 1);
+}
+
+TEST_F(GatewayIntegration, BadConfigurationFailsAtStartWithOneReadableMessage) {
+  auto child = ChildProcess::Start({BuiltBinary("gateway/runnel-gateway"), "--store", "redis"}, {},
+                                   absl::StrCat(dir_.path(), "/bad.log"));
+  ASSERT_TRUE(child.ok());
+  auto code = child->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 2);
+  EXPECT_THAT(child->Log(), HasSubstr("'redis' is not a store"));
+}
+
+}  // namespace
+}  // namespace runnel::testing
+
+namespace runnel::testing {
+namespace {
+
+TEST_F(GatewayIntegration, ShutdownEndsOpenStreamsWithUnavailableAndExitsZero) {
+  StartGateway();
+  CreateStream("live");
+  Subscription sub(gw_->liiklus(), SubscribeRequest("live", "g"));
+  auto a = sub.WaitFor(1);
+  ASSERT_EQ(a.size(), 1u);
+  Received got;
+  std::thread receiver([&] { got = Receive(gw_->liiklus(), a[0], 1, liiklus::ReceiveRequest::LIIKLUS_EVENT, absl::Seconds(20)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Let the receive start waiting.
+  auto code = gw_->process().Stop(SIGTERM, absl::Seconds(20));
+  receiver.join();
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(got.status.error_code(), grpc::StatusCode::UNAVAILABLE) << got.status.error_message();
+  sub.WaitFor(2, absl::Seconds(5));
+  ASSERT_TRUE(sub.status().has_value());
+  EXPECT_EQ(sub.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace runnel::testing
