@@ -3,6 +3,7 @@
 // record_store_conformance_stores.cc; Kafka only when a broker address is configured.
 
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,5 +21,8 @@ struct StoreFactory {
 };
 
 std::vector<StoreFactory> AllStoreFactories();
+
+// Names the store in test output instead of dumping the struct's bytes.
+inline void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
 }  // namespace runnel::gateway

@@ -232,7 +232,9 @@ TEST_P(RecordStoreConformance, ConcurrentAppendsKeepEveryRecordOnce) {
     const auto colon = r.record.data().find(':');
     const int t = std::stoi(r.record.data().substr(0, colon));
     const int i = std::stoi(r.record.data().substr(colon + 1));
-    if (last_per_thread.contains(t)) EXPECT_GT(i, last_per_thread[t]);
+    if (last_per_thread.contains(t)) {
+      EXPECT_GT(i, last_per_thread[t]);
+    }
     last_per_thread[t] = i;
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kPerThread));

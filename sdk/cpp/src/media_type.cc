@@ -1,240 +1,61 @@
+// The SDK's public media-type API over the one implementation in common/media_type.h: the
+// public struct mirrors runnel::MediaType field for field, so these are plain conversions.
 #include "runnel/sdk/media_type.h"
 
-#include <algorithm>
-#include <cctype>
-#include <charconv>
-#include <string>
-
-#include "absl/status/status.h"
+#include "common/media_type.h"
 
 namespace runnel::sdk {
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
+runnel::MediaType ToCommon(const MediaType& m) {
+  return runnel::MediaType{.type = m.type, .subtype = m.subtype, .params = m.params, .q = m.q};
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+MediaType FromCommon(runnel::MediaType m) {
+  return MediaType{.type = std::move(m.type),
+                   .subtype = std::move(m.subtype),
+                   .params = std::move(m.params),
+                   .q = m.q};
+}
+
+std::vector<runnel::MediaType> ToCommon(std::span<const MediaType> list) {
+  std::vector<runnel::MediaType> out;
+  out.reserve(list.size());
+  for (const MediaType& m : list) out.push_back(ToCommon(m));
   return out;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && Lower(a) == Lower(b);
-}
-
-// RFC 9110 token characters.
-bool IsToken(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
-          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-absl::Status Malformed(std::string_view text, std::string_view why) {
-  return absl::InvalidArgumentError("malformed media type '" + std::string(text) + "': " +
-                                    std::string(why));
-}
-
-// Splits on `sep` outside double quotes.
-std::vector<std::string_view> SplitUnquoted(std::string_view s, char sep) {
-  std::vector<std::string_view> parts;
-  bool quoted = false;
-  size_t start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '"') {
-      quoted = !quoted;
-    } else if (s[i] == '\\' && quoted) {
-      ++i;
-    } else if (s[i] == sep && !quoted) {
-      parts.push_back(s.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  parts.push_back(s.substr(start));
-  return parts;
-}
-
-absl::StatusOr<double> ParseQ(std::string_view text, std::string_view v) {
-  double q = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), q);
-  if (ec != std::errc() || end != v.data() + v.size() || q < 0 || q > 1) {
-    return Malformed(text, "q must be a number in [0, 1]");
-  }
-  return q;
-}
-
-// True when `range` (from Accept) matches `offer`, ignoring q.
-bool Matches(const MediaType& range, const MediaType& offer) {
-  if (range.type != "*" && range.type != offer.type) {
-    return false;
-  }
-  if (range.subtype != "*" && range.subtype != offer.subtype) {
-    return false;
-  }
-  for (const auto& [name, value] : range.params) {
-    std::optional<std::string> have = offer.Param(name);
-    if (!have && name == "charset" && offer.subtype == "json") {
-      have = "utf-8";  // JSON is UTF-8 by definition (RFC 8259); the offer need not say so.
-    }
-    if (!have) {
-      return false;
-    }
-    if (name == "charset" ? !EqualsIgnoreCase(*have, value) : *have != value) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Higher is more specific: type/subtype;params > type/subtype > type/* > */*.
-int Specificity(const MediaType& range) {
-  if (range.type == "*") {
-    return 0;
-  }
-  if (range.subtype == "*") {
-    return 1;
-  }
-  return 2 + static_cast<int>(range.params.size());
-}
-
-// The q the caller gives `offer`: that of the most specific matching range (RFC 9110 12.5.1),
-// or -1 when no range matches.
-double QualityOf(std::span<const MediaType> accept, const MediaType& offer) {
-  double q = -1;
-  int best = -1;
-  for (const MediaType& range : accept) {
-    if (Matches(range, offer) && Specificity(range) > best) {
-      best = Specificity(range);
-      q = range.q;
-    }
-  }
-  return q;
-}
+absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 }  // namespace
 
 std::optional<std::string> MediaType::Param(std::string_view name) const {
-  for (const auto& [k, v] : params) {
-    if (k == name) {
-      return v;
-    }
-  }
-  return std::nullopt;
+  return ToCommon(*this).Param(View(name));
 }
 
-std::string MediaType::ToString() const {
-  std::string out = Essence();
-  for (const auto& [k, v] : params) {
-    out += "; " + k + "=" + v;
-  }
-  return out;
-}
+std::string MediaType::ToString() const { return ToCommon(*this).ToString(); }
 
 absl::StatusOr<MediaType> ParseMediaType(std::string_view text) {
-  std::vector<std::string_view> parts = SplitUnquoted(text, ';');
-  std::string_view essence = Trim(parts[0]);
-  size_t slash = essence.find('/');
-  if (slash == std::string_view::npos) {
-    return Malformed(text, "expected type/subtype");
-  }
-  MediaType mt;
-  mt.type = Lower(Trim(essence.substr(0, slash)));
-  mt.subtype = Lower(Trim(essence.substr(slash + 1)));
-  if (!IsToken(mt.type) || !IsToken(mt.subtype) || (mt.type == "*" && mt.subtype != "*")) {
-    return Malformed(text, "bad type or subtype");
-  }
-  for (size_t i = 1; i < parts.size(); ++i) {
-    std::string_view p = Trim(parts[i]);
-    if (p.empty()) {
-      continue;  // Tolerate "text/plain;" as browsers and Node's content-type package do.
-    }
-    size_t eq = p.find('=');
-    if (eq == std::string_view::npos) {
-      return Malformed(text, "parameter without '='");
-    }
-    std::string name = Lower(Trim(p.substr(0, eq)));
-    std::string_view raw = Trim(p.substr(eq + 1));
-    std::string value;
-    if (raw.size() >= 2 && raw.front() == '"' && raw.back() == '"') {
-      raw = raw.substr(1, raw.size() - 2);
-      for (size_t j = 0; j < raw.size(); ++j) {
-        if (raw[j] == '\\' && j + 1 < raw.size()) {
-          ++j;
-        }
-        value += raw[j];
-      }
-    } else {
-      value = std::string(raw);
-    }
-    if (!IsToken(name)) {
-      return Malformed(text, "bad parameter name");
-    }
-    if (name == "q") {
-      absl::StatusOr<double> q = ParseQ(text, value);
-      if (!q.ok()) {
-        return q.status();
-      }
-      mt.q = *q;
-      // Parameters after q are accept-extensions, not media type parameters (RFC 9110 12.5.1).
-      break;
-    }
-    mt.params.emplace_back(std::move(name), std::move(value));
-  }
-  return mt;
+  absl::StatusOr<runnel::MediaType> mt = runnel::ParseMediaType(View(text));
+  if (!mt.ok()) return mt.status();
+  return FromCommon(*std::move(mt));
 }
 
 absl::StatusOr<std::vector<MediaType>> ParseAcceptList(std::string_view text) {
+  absl::StatusOr<std::vector<runnel::MediaType>> list = runnel::ParseAcceptList(View(text));
+  if (!list.ok()) return list.status();
   std::vector<MediaType> out;
-  for (std::string_view element : SplitUnquoted(text, ',')) {
-    if (Trim(element).empty()) {
-      continue;
-    }
-    absl::StatusOr<MediaType> mt = ParseMediaType(element);
-    if (!mt.ok()) {
-      return mt.status();
-    }
-    out.push_back(*std::move(mt));
-  }
-  if (out.empty()) {
-    out.push_back(MediaType{.type = "*", .subtype = "*", .params = {}, .q = 1.0});
-  }
+  out.reserve(list->size());
+  for (runnel::MediaType& m : *list) out.push_back(FromCommon(std::move(m)));
   return out;
 }
 
 std::optional<MediaType> Negotiate(std::span<const MediaType> accept,
                                    std::span<const MediaType> offers) {
-  std::vector<const MediaType*> ranges;
-  for (const MediaType& r : accept) {
-    if (r.q > 0) {
-      ranges.push_back(&r);
-    }
-  }
-  std::stable_sort(ranges.begin(), ranges.end(),
-                   [](const MediaType* a, const MediaType* b) { return a->q > b->q; });
-  for (const MediaType* range : ranges) {
-    for (const MediaType& offer : offers) {
-      if (Matches(*range, offer) && QualityOf(accept, offer) > 0) {
-        return offer;
-      }
-    }
-  }
-  return std::nullopt;
+  const std::vector<runnel::MediaType> a = ToCommon(accept), o = ToCommon(offers);
+  std::optional<runnel::MediaType> chosen = runnel::Negotiate(a, o);
+  if (!chosen) return std::nullopt;
+  return FromCommon(*std::move(chosen));
 }
 
 }  // namespace runnel::sdk
