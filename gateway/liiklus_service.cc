@@ -7,6 +7,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "gateway/grpc_calls.h"
 #include "gateway/partition_stream.h"
 
 // This file serves liiklus's deprecated forms (Ack by assignment) on purpose.
@@ -138,55 +139,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-template <typename Reply>
-grpc::ServerWriteReactor<Reply>* FailedStream(grpc::Status status) {
-  class Failed final : public grpc::ServerWriteReactor<Reply> {
-   public:
-    explicit Failed(grpc::Status s) { this->Finish(std::move(s)); }
-    void OnDone() override { delete this; }
-  };
-  return new Failed(std::move(status));
-}
-
 }  // namespace
-
-void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char* method,
-                 const absl::Status& status) {
-  if (!status.ok()) {
-    gateway->CountError("grpc", method, status.code());
-    if (status.code() == absl::StatusCode::kInternal ||
-        status.code() == absl::StatusCode::kDataLoss) {
-      RUNNEL_LOG(ERROR) << method << " failed" << Kv("status", status.ToString());
-    }
-  }
-  reactor->Finish(ToGrpcStatus(status));
-  gateway->EndCall();
-}
-
-grpc::ServerUnaryReactor* BeginUnary(Gateway* gateway, grpc::CallbackServerContext* context) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!gateway->BeginCall()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
-    return nullptr;
-  }
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* LiiklusServiceImpl::RunBlocking(grpc::CallbackServerContext* context,
-                                                          const char* method,
-                                                          absl::AnyInvocable<absl::Status() &&> work) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
-  if (reactor == nullptr) return context->DefaultReactor();
-  Gateway* gateway = gateway_;
-  auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
-    FinishUnary(gateway, reactor, method, std::move(work)());
-  };
-  if (!blocking_->Submit(std::move(task))) {
-    FinishUnary(gateway_, reactor, method,
-                absl::ResourceExhaustedError("gateway is overloaded: too many calls at once"));
-  }
-  return reactor;
-}
 
 grpc::ServerUnaryReactor* LiiklusServiceImpl::Publish(grpc::CallbackServerContext* context,
                                                       const liiklus::PublishRequest* request,
@@ -226,11 +179,11 @@ grpc::ServerWriteReactor<liiklus::ReceiveReply>* LiiklusServiceImpl::Receive(
     grpc::CallbackServerContext* context, const liiklus::ReceiveRequest* request) {
   std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
   if (session == nullptr) {
-    gateway_->CountError("grpc", "Receive", absl::StatusCode::kNotFound);
-    return FailedStream<liiklus::ReceiveReply>(grpc::Status(
-        grpc::StatusCode::NOT_FOUND,
-        absl::StrCat("no subscription session '", request->assignment().session_id(),
-                     "' (it ended, or the gateway restarted): subscribe again")));
+    return FailedStream<liiklus::ReceiveReply>(
+        gateway_, "Receive",
+        absl::NotFoundError(absl::StrCat("no subscription session '",
+                                         request->assignment().session_id(),
+                                         "' (it ended, or the gateway restarted): subscribe again")));
   }
   PartitionStreamParams params{
       .topic = session->topic(),
@@ -300,7 +253,7 @@ grpc::ServerUnaryReactor* LiiklusServiceImpl::GetOffsets(grpc::CallbackServerCon
                                                          const liiklus::GetOffsetsRequest* request,
                                                          liiklus::GetOffsetsReply* reply) {
   Gateway* gateway = gateway_;
-  return RunBlocking(context, "GetOffsets", [gateway, request, reply]() -> absl::Status {
+  return RunBlocking(gateway_, blocking_, context, "GetOffsets", [gateway, request, reply]() -> absl::Status {
     if (request->topic().empty()) return absl::InvalidArgumentError("topic is required");
     if (request->group().empty()) return absl::InvalidArgumentError("group is required");
     const GroupId group = ParseGroupId(request->group(), request->group_version());
@@ -322,7 +275,7 @@ grpc::ServerUnaryReactor* LiiklusServiceImpl::GetEndOffsets(
     grpc::CallbackServerContext* context, const liiklus::GetEndOffsetsRequest* request,
     liiklus::GetEndOffsetsReply* reply) {
   Gateway* gateway = gateway_;
-  return RunBlocking(context, "GetEndOffsets", [gateway, request, reply]() -> absl::Status {
+  return RunBlocking(gateway_, blocking_, context, "GetEndOffsets", [gateway, request, reply]() -> absl::Status {
     absl::StatusOr<StreamSpec> spec = gateway->store().GetStream(request->topic());
     if (!spec.ok()) return spec.status();
     for (Partition p = 0; p < spec->partitions; ++p) {

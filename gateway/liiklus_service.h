@@ -33,20 +33,9 @@ class LiiklusServiceImpl final : public liiklus::LiiklusService::CallbackService
                                           liiklus::GetEndOffsetsReply* reply) override;
 
  private:
-  // Runs `work` on the blocking executor and finishes `reactor` with its status.
-  grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* context, const char* method,
-                                        absl::AnyInvocable<absl::Status() &&> work);
 
   Gateway* const gateway_;
   Executor* const blocking_;
 };
-
-// The call's default reactor, registered with the gateway; nullptr (after finishing it with
-// UNAVAILABLE) while the gateway shuts down.
-grpc::ServerUnaryReactor* BeginUnary(Gateway* gateway, grpc::CallbackServerContext* context);
-
-// Finishes a unary reactor begun with BeginUnary, counting the error when there is one.
-void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char* method,
-                 const absl::Status& status);
 
 }  // namespace runnel::gateway

@@ -113,6 +113,8 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
 
   void Start() {
     absl::Status status = Open();
+    RUNNEL_LOG(DEBUG) << "receive started" << Kv("stream", params_.topic)
+                      << Kv("partition", params_.partition) << Kv("status", status.ToString());
     {
       absl::MutexLock lock(&mu_);
       starting_ = false;
@@ -129,6 +131,8 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
           gateway_->store().GetPositions(s.topic(), s.group().name);
       if (!positions.ok()) return positions.status();
       start = GroupStart(*positions, s.group().version, params_.partition, s.reset());
+      RUNNEL_LOG(DEBUG) << "receive start position" << Kv("kind", static_cast<int>(start.kind))
+                        << Kv("offset", start.offset) << Kv("versions", positions->size());
       latest_acked_ = LatestAcked(*positions, params_.partition);
       if (params_.last_known_offset > 0) {
         const Offset after_known = static_cast<Offset>(params_.last_known_offset) + 1;
@@ -153,6 +157,9 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
   }
 
   void OnRecords(absl::StatusOr<std::vector<StoredRecord>> records) {
+    RUNNEL_LOG(DEBUG) << "receive got records"
+                      << Kv("count", records.ok() ? records->size() : 0)
+                      << Kv("status", records.status().ToString());
     {
       absl::MutexLock lock(&mu_);
       read_pending_ = false;
@@ -175,7 +182,6 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
     enum { kNothing, kFinish, kWrite, kRead } action = kNothing;
     grpc::Status status;
     const Reply* message = nullptr;
-    bool more = false;
     {
       absl::MutexLock lock(&mu_);
       if (writing_ || starting_) return;
@@ -187,7 +193,6 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
         writing_ = true;
         action = kWrite;
         message = &outbox_.front();
-        more = outbox_.size() > 1;
       } else if (!read_pending_ && reader_ != nullptr) {
         // The slot is held while Next() is issued, so that Finish (and OnDone, which destroys
         // the reader) cannot run meanwhile.
@@ -201,12 +206,13 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
         RUNNEL_LOG(DEBUG) << "receive finishing" << Kv("status", status.error_message());
         this->Finish(status);
         break;
-      case kWrite: {
-        grpc::WriteOptions options;
-        if (more) options.set_buffer_hint();  // More follow at once: let gRPC coalesce.
-        this->StartWrite(message, options);
+      case kWrite:
+        // No buffer hint even when more messages are queued: a hinted write may sit in gRPC's
+        // buffer without completing until something flushes it, and with one write in flight
+        // nothing would (seen as a stalled Receive under load). Batching is what
+        // ReceiveBatches is for.
+        this->StartWrite(message);
         break;
-      }
       case kRead:
         reader_->Next(params_.max_records, params_.max_bytes,
                       [this](absl::StatusOr<std::vector<StoredRecord>> r) { OnRecords(std::move(r)); });

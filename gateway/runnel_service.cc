@@ -6,7 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
-#include "gateway/liiklus_service.h"
+#include "gateway/grpc_calls.h"
 #include "gateway/partition_stream.h"
 
 namespace runnel::gateway {
@@ -225,18 +225,6 @@ class PublishBatchesReactor final
   std::optional<absl::Status> failure_ ABSL_GUARDED_BY(mu_);
 };
 
-template <typename Reply>
-grpc::ServerWriteReactor<Reply>* FailedStream(Gateway* gateway, const char* method,
-                                              absl::Status status) {
-  class Failed final : public grpc::ServerWriteReactor<Reply> {
-   public:
-    explicit Failed(grpc::Status s) { this->Finish(std::move(s)); }
-    void OnDone() override { delete this; }
-  };
-  gateway->CountError("grpc", method, status.code());
-  return new Failed(ToGrpcStatus(status));
-}
-
 size_t BatchSize(uint32_t requested) {
   if (requested == 0) return kDefaultBatchRecords;
   return std::min(requested, kMaxBatchRecords);
@@ -278,27 +266,11 @@ absl::StatusOr<v1::Stream> DescribeStream(RecordStore& store, absl::string_view 
   return ToProto(*spec, bounds);
 }
 
-grpc::ServerUnaryReactor* RunnelServiceImpl::RunBlocking(grpc::CallbackServerContext* context,
-                                                         const char* method,
-                                                         absl::AnyInvocable<absl::Status() &&> work) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
-  if (reactor == nullptr) return context->DefaultReactor();
-  Gateway* gateway = gateway_;
-  auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
-    FinishUnary(gateway, reactor, method, std::move(work)());
-  };
-  if (!blocking_->Submit(std::move(task))) {
-    FinishUnary(gateway_, reactor, method,
-                absl::ResourceExhaustedError("gateway is overloaded: too many calls at once"));
-  }
-  return reactor;
-}
-
 grpc::ServerUnaryReactor* RunnelServiceImpl::CreateStream(grpc::CallbackServerContext* context,
                                                           const v1::CreateStreamRequest* request,
                                                           v1::Stream* reply) {
   Gateway* gateway = gateway_;
-  return RunBlocking(context, "CreateStream", [gateway, request, reply]() -> absl::Status {
+  return RunBlocking(gateway_, blocking_, context, "CreateStream", [gateway, request, reply]() -> absl::Status {
     const StreamSpec wanted = FromProto(request->stream());
     absl::StatusOr<StreamSpec> created = gateway->store().CreateStream(wanted);
     if (created.status().code() == absl::StatusCode::kAlreadyExists && request->if_not_exists()) {
@@ -328,7 +300,7 @@ grpc::ServerUnaryReactor* RunnelServiceImpl::GetStream(grpc::CallbackServerConte
                                                        const v1::GetStreamRequest* request,
                                                        v1::Stream* reply) {
   Gateway* gateway = gateway_;
-  return RunBlocking(context, "GetStream", [gateway, request, reply]() -> absl::Status {
+  return RunBlocking(gateway_, blocking_, context, "GetStream", [gateway, request, reply]() -> absl::Status {
     absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), request->name());
     if (!described.ok()) return described.status();
     *reply = *std::move(described);
@@ -340,7 +312,7 @@ grpc::ServerUnaryReactor* RunnelServiceImpl::ListStreams(grpc::CallbackServerCon
                                                          const v1::ListStreamsRequest*,
                                                          v1::ListStreamsReply* reply) {
   Gateway* gateway = gateway_;
-  return RunBlocking(context, "ListStreams", [gateway, reply]() -> absl::Status {
+  return RunBlocking(gateway_, blocking_, context, "ListStreams", [gateway, reply]() -> absl::Status {
     for (const StreamSpec& spec : gateway->store().ListStreams()) {
       absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), spec.name);
       if (described.ok()) *reply->add_streams() = *std::move(described);
@@ -353,7 +325,7 @@ grpc::ServerUnaryReactor* RunnelServiceImpl::DeleteStream(grpc::CallbackServerCo
                                                           const v1::DeleteStreamRequest* request,
                                                           v1::DeleteStreamReply*) {
   Gateway* gateway = gateway_;
-  return RunBlocking(context, "DeleteStream", [gateway, request]() -> absl::Status {
+  return RunBlocking(gateway_, blocking_, context, "DeleteStream", [gateway, request]() -> absl::Status {
     absl::Status s = gateway->store().DeleteStream(request->name());
     if (s.ok()) RUNNEL_LOG(INFO) << "deleted stream" << Kv("stream", request->name());
     return s;

@@ -35,8 +35,6 @@ class RunnelServiceImpl final : public v1::Gateway::CallbackService {
                                                            const v1::ReadRequest* request) override;
 
  private:
-  grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* context, const char* method,
-                                        absl::AnyInvocable<absl::Status() &&> work);
 
   Gateway* const gateway_;
   Executor* const blocking_;

@@ -249,7 +249,7 @@ TEST_F(GatewayIntegration, PublishSubscribeReceiveAndAckSurviveARestart) {
   auto assignments = sub.WaitFor(1);
   ASSERT_EQ(assignments.size(), 1u) << (sub.status() ? sub.status()->error_message() : "no status") << gw_->process().Log();
   Received got = Receive(gw_->liiklus(), assignments[0], 5);
-  ASSERT_EQ(got.replies.size(), 5u) << got.status.error_message();
+  ASSERT_EQ(got.replies.size(), 5u) << got.status.error_message() << gw_->process().Log();
   EXPECT_EQ(got.replies[0].liiklus_event_record().offset(), 5u);
   EXPECT_EQ(got.replies[4].liiklus_event_record().event().data(), "9");
   ASSERT_TRUE(gw_->liiklus().GetOffsets(Context().get(), offsets_req, &offsets).ok());
