@@ -4,6 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/stores/file_record_store.h"
 #include "gateway/stores/memory_record_store.h"
+#if RUNNEL_WITH_KAFKA
+#include "gateway/stores/kafka_record_store.h"
+#endif
 
 namespace runnel::gateway {
 
@@ -51,7 +54,11 @@ absl::StatusOr<std::unique_ptr<RecordStore>> OpenRecordStore(const RecordStoreOp
     case RecordStoreOptions::Kind::kFile:
       return OpenFileRecordStore(options.file);
     case RecordStoreOptions::Kind::kKafka:
+#if RUNNEL_WITH_KAFKA
+      return OpenKafkaRecordStore(options.kafka);
+#else
       return absl::UnimplementedError("this build of runnel-gateway has no Kafka record store");
+#endif
   }
   return absl::InvalidArgumentError("unknown record store kind");
 }
