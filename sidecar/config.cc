@@ -1,0 +1,388 @@
+#include "sidecar/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace runnel::sidecar {
+namespace {
+
+absl::Status Bad(const std::string& what) { return absl::InvalidArgumentError(what); }
+
+std::string Quote(const std::string& s) { return absl::StrCat("'", s, "'"); }
+
+std::vector<std::string> SplitList(const std::string& value) {
+  std::vector<std::string> out;
+  if (absl::StripAsciiWhitespace(value).empty()) return out;
+  for (absl::string_view part : absl::StrSplit(value, ',')) {
+    out.emplace_back(absl::StripAsciiWhitespace(part));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> ParseInt(const std::string& setting, const std::string& value, int64_t min,
+                                 int64_t max) {
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() || n < min ||
+      n > max) {
+    return Bad(absl::StrCat(setting, "=", Quote(value), ": expected an integer in [", min, ", ",
+                            max, "]"));
+  }
+  return n;
+}
+
+absl::StatusOr<absl::Duration> ParseDurationSetting(const std::string& setting,
+                                                    const std::string& value) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration() ||
+      d == absl::InfiniteDuration()) {
+    return Bad(absl::StrCat(setting, "=", Quote(value),
+                            ": expected a duration such as 0, 250ms, 2s"));
+  }
+  return d;
+}
+
+bool ValidHostPort(absl::string_view s) {
+  size_t colon = s.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0 || colon + 1 == s.size()) return false;
+  int port = 0;
+  absl::string_view p = s.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  return ec == std::errc() && ptr == p.data() + p.size() && port > 0 && port < 65536;
+}
+
+// riff's bindings: input_NNN / output_NNN directories, read until the first missing one.
+absl::StatusOr<std::vector<StreamBinding>> ReadBindings(const std::string& dir,
+                                                        const std::string& kind,
+                                                        const FileReader& read_file) {
+  std::vector<StreamBinding> out;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string base = absl::StrFormat("%s/%s_%03d", dir, kind, i);
+    absl::StatusOr<std::string> gateway = read_file(base + "/secret/gateway");
+    if (absl::IsNotFound(gateway.status())) break;
+    if (!gateway.ok()) return gateway.status();
+    absl::StatusOr<std::string> topic = read_file(base + "/secret/topic");
+    if (!topic.ok()) {
+      return Bad(absl::StrCat("CNB_BINDINGS=", Quote(dir), ": ", base,
+                              "/secret/topic: ", topic.status().message()));
+    }
+    StreamBinding b;
+    b.gateway = std::string(absl::StripAsciiWhitespace(*gateway));
+    b.stream = std::string(absl::StripAsciiWhitespace(*topic));
+    if (!ValidHostPort(b.gateway)) {
+      return Bad(absl::StrCat("CNB_BINDINGS: ", base, "/secret/gateway=", Quote(b.gateway),
+                              ": expected host:port"));
+    }
+    if (b.stream.empty()) {
+      return Bad(absl::StrCat("CNB_BINDINGS: ", base, "/secret/topic is empty"));
+    }
+    b.alias = b.stream;
+    if (kind == "output") {
+      absl::StatusOr<std::string> ct = read_file(base + "/metadata/contentType");
+      if (ct.ok()) b.content_type = std::string(absl::StripAsciiWhitespace(*ct));
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::StatusOr<StreamBinding> ParseStreamBinding(const std::string& text, bool allow_offset) {
+  StreamBinding b;
+  absl::string_view rest(text);
+  const char* form = allow_offset ? "[alias:]host:port/stream[@earliest|latest]"
+                                  : "[alias:]host:port/stream";
+  auto bad = [&](const std::string& why) {
+    return Bad(absl::StrCat(Quote(text), ": ", why, " (expected ", form, ")"));
+  };
+  if (size_t at = rest.rfind('@'); at != absl::string_view::npos) {
+    absl::string_view offset = rest.substr(at + 1);
+    if (!allow_offset) return bad("an output has no start offset");
+    if (offset == "latest") {
+      b.start_latest = true;
+    } else if (offset != "earliest") {
+      return bad(absl::StrCat("start offset '", std::string(offset), "' is not earliest or latest"));
+    }
+    rest = rest.substr(0, at);
+  }
+  size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) return bad("no '/stream'");
+  absl::string_view address = rest.substr(0, slash);
+  b.stream = std::string(rest.substr(slash + 1));
+  if (b.stream.empty() || b.stream.find('/') != std::string::npos) {
+    return bad("bad stream name");
+  }
+  if (std::count(address.begin(), address.end(), ':') == 2) {
+    size_t colon = address.find(':');
+    b.alias = std::string(address.substr(0, colon));
+    address = address.substr(colon + 1);
+  }
+  if (!ValidHostPort(address)) return bad(absl::StrCat("'", std::string(address), "' is not host:port"));
+  b.gateway = std::string(address);
+  if (b.alias.empty()) b.alias = b.stream;
+  return b;
+}
+
+absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
+    const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+    const FileReader& read_file) {
+  ProcessorCommandLine cl;
+  ProcessorOptions& o = cl.options;
+  auto getenv = [&](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+
+  // Flags first, collected; environment fills what flags leave unset.
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> input_flags, output_flags;
+  static const char* kValueFlags[] = {
+      "--function", "--group", "--name", "--input", "--output", "--window", "--dead-letter",
+      "--http-port", "--http-host", "--log-level", "--max-attempts", "--invoke-timeout",
+      "--half-close-idle", "--max-window-records", "--max-open-windows", "--shutdown-grace",
+      "--publish-batch", "--publish-inflight"};
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      cl.help = true;
+      return cl;
+    }
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = arg.find('='); eq != std::string::npos && absl::StartsWith(arg, "--")) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), arg) == std::end(kValueFlags)) {
+      return Bad(absl::StrCat("unknown argument ", Quote(args[i]), " (see --help)"));
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) return Bad(absl::StrCat(arg, " needs a value"));
+      value = args[++i];
+    }
+    if (arg == "--input") {
+      input_flags.push_back(value);
+    } else if (arg == "--output") {
+      output_flags.push_back(value);
+    } else {
+      flags[arg] = value;
+    }
+  }
+  auto setting = [&](const std::string& flag,
+                     const std::string& env_name) -> std::optional<std::pair<std::string, std::string>> {
+    if (auto it = flags.find(flag); it != flags.end()) return std::pair(flag, it->second);
+    if (!env_name.empty()) {
+      if (auto v = getenv(env_name)) return std::pair(env_name, *v);
+    }
+    return std::nullopt;
+  };
+
+  if (auto s = setting("--function", "FUNCTION")) {
+    if (!ValidHostPort(s->second)) {
+      return Bad(absl::StrCat(s->first, "=", Quote(s->second), ": expected host:port"));
+    }
+    o.function_address = s->second;
+  }
+  auto name = setting("--name", "RUNNEL_PROCESSOR_NAME");
+  auto group = setting("--group", "GROUP");
+  if (!name && !group) {
+    return Bad("missing the processor name: set --name (RUNNEL_PROCESSOR_NAME) or --group (GROUP)");
+  }
+  o.name = name ? name->second : group->second;
+  o.group = group ? group->second : name->second;
+
+  // Streams: our flags, or riff's bindings directory — not both.
+  const std::optional<std::string> bindings = getenv("CNB_BINDINGS");
+  if (bindings && (!input_flags.empty() || !output_flags.empty())) {
+    return Bad(absl::StrCat("both CNB_BINDINGS=", Quote(*bindings),
+                            " and --input/--output given; use one or the other"));
+  }
+  if (bindings) {
+    auto in = ReadBindings(*bindings, "input", read_file);
+    if (!in.ok()) return in.status();
+    auto out = ReadBindings(*bindings, "output", read_file);
+    if (!out.ok()) return out.status();
+    o.inputs = *std::move(in);
+    o.outputs = *std::move(out);
+    if (o.inputs.empty()) {
+      return Bad(absl::StrCat("CNB_BINDINGS=", Quote(*bindings),
+                              ": no input_000/secret/gateway in it"));
+    }
+  } else {
+    for (const std::string& f : input_flags) {
+      auto b = ParseStreamBinding(f, /*allow_offset=*/true);
+      if (!b.ok()) return Bad(absl::StrCat("--input ", b.status().message()));
+      o.inputs.push_back(*std::move(b));
+    }
+    for (const std::string& f : output_flags) {
+      auto b = ParseStreamBinding(f, /*allow_offset=*/false);
+      if (!b.ok()) return Bad(absl::StrCat("--output ", b.status().message()));
+      o.outputs.push_back(*std::move(b));
+    }
+    if (o.inputs.empty()) {
+      return Bad("no input streams: give --input [alias:]host:port/stream (repeatable) or "
+                 "CNB_BINDINGS");
+    }
+  }
+
+  // riff's names and start offsets override aliases and offsets, and must match in number.
+  if (auto v = getenv("INPUT_NAMES")) {
+    std::vector<std::string> names = SplitList(*v);
+    if (names.size() != o.inputs.size()) {
+      return Bad(absl::StrCat("INPUT_NAMES=", Quote(*v), " has ", names.size(),
+                              " name(s) but there are ", o.inputs.size(), " input stream(s)"));
+    }
+    for (size_t i = 0; i < names.size(); ++i) o.inputs[i].alias = names[i];
+  } else if (bindings) {
+    return Bad(absl::StrCat("INPUT_NAMES is missing (required with CNB_BINDINGS=",
+                            Quote(*bindings), ")"));
+  }
+  if (auto v = getenv("OUTPUT_NAMES")) {
+    std::vector<std::string> names = SplitList(*v);
+    if (names.size() != o.outputs.size()) {
+      return Bad(absl::StrCat("OUTPUT_NAMES=", Quote(*v), " has ", names.size(),
+                              " name(s) but there are ", o.outputs.size(), " output stream(s)"));
+    }
+    for (size_t i = 0; i < names.size(); ++i) o.outputs[i].alias = names[i];
+  }
+  if (auto v = getenv("INPUT_START_OFFSETS")) {
+    std::vector<std::string> offsets = SplitList(*v);
+    if (offsets.size() != o.inputs.size()) {
+      return Bad(absl::StrCat("INPUT_START_OFFSETS=", Quote(*v), " has ", offsets.size(),
+                              " element(s) but there are ", o.inputs.size(), " input(s)"));
+    }
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      if (offsets[i] != "earliest" && offsets[i] != "latest") {
+        return Bad(absl::StrCat("INPUT_START_OFFSETS=", Quote(*v), ": element ", i, " ",
+                                Quote(offsets[i]), " is not earliest or latest"));
+      }
+      o.inputs[i].start_latest = offsets[i] == "latest";
+    }
+  }
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (o.inputs[i].alias == o.inputs[j].alias) {
+        return Bad(absl::StrCat("two inputs are named ", Quote(o.inputs[i].alias)));
+      }
+    }
+  }
+
+  auto window = setting("--window", "RUNNEL_WINDOW");
+  auto spec = ParseWindowSpec(window ? window->second : kDefaultWindowSpec);
+  if (!spec.ok()) {
+    return Bad(absl::StrCat(window ? window->first : "--window", ": ", spec.status().message()));
+  }
+  o.window = *spec;
+
+  if (auto s = setting("--dead-letter", "RUNNEL_DEAD_LETTER")) {
+    auto b = ParseStreamBinding(s->second, /*allow_offset=*/false);
+    if (!b.ok()) return Bad(absl::StrCat(s->first, " ", b.status().message()));
+    o.dead_letter = *std::move(b);
+  }
+  if (auto s = setting("--http-port", "RUNNEL_PROCESSOR_HTTP_PORT")) {
+    auto n = ParseInt(s->first, s->second, 0, 65535);
+    if (!n.ok()) return n.status();
+    cl.http_port = static_cast<int>(*n);
+  }
+  if (auto s = setting("--http-host", "RUNNEL_PROCESSOR_HTTP_HOST")) cl.http_host = s->second;
+  if (auto s = setting("--log-level", "RUNNEL_LOG_LEVEL")) {
+    std::string level = absl::AsciiStrToLower(s->second);
+    if (level != "debug" && level != "info" && level != "warning" && level != "warn" &&
+        level != "error") {
+      return Bad(absl::StrCat(s->first, "=", Quote(s->second),
+                              ": expected debug, info, warning or error"));
+    }
+    cl.log_level = level;
+  }
+  struct IntSetting {
+    const char* flag;
+    const char* env;
+    int* target;
+    int64_t min, max;
+  };
+  for (const IntSetting& is : {
+           IntSetting{"--max-attempts", "RUNNEL_MAX_ATTEMPTS", &o.invoke_retry.max_attempts, 0, 1000},
+           IntSetting{"--max-window-records", "", &o.max_window_records, 1, 10'000'000},
+           IntSetting{"--max-open-windows", "", &o.max_open_windows, 1, 1000},
+           IntSetting{"--publish-batch", "", &o.publish_batch_records, 1, 100'000},
+           IntSetting{"--publish-inflight", "", &o.publish_inflight_batches, 1, 1000}}) {
+    if (auto s = setting(is.flag, is.env)) {
+      auto n = ParseInt(s->first, s->second, is.min, is.max);
+      if (!n.ok()) return n.status();
+      *is.target = static_cast<int>(*n);
+    }
+  }
+  struct DurationSetting {
+    const char* flag;
+    const char* env;
+    absl::Duration* target;
+  };
+  for (const DurationSetting& ds : {
+           DurationSetting{"--invoke-timeout", "RUNNEL_INVOKE_TIMEOUT", &o.invoke_timeout},
+           DurationSetting{"--half-close-idle", "RUNNEL_HALF_CLOSE_IDLE", &o.half_close_idle},
+           DurationSetting{"--shutdown-grace", "", &o.shutdown_grace}}) {
+    if (auto s = setting(ds.flag, ds.env)) {
+      auto d = ParseDurationSetting(s->first, s->second);
+      if (!d.ok()) return d.status();
+      *ds.target = *d;
+    }
+  }
+  return cl;
+}
+
+std::string ProcessorUsage() {
+  return R"(runnel-processor: windows a processor's input streams, invokes its function over riff-rpc once
+per window, publishes the outputs and acknowledges inputs once their results are durable.
+
+Usage: runnel-processor --name NAME --input [alias:]host:port/stream[@earliest|latest] ...
+                        [--output [alias:]host:port/stream ...] [flags]
+
+Streams (ours, or riff's environment):
+  --input [alias:]host:port/stream[@earliest|latest]   repeatable; default start: earliest
+  --output [alias:]host:port/stream                    repeatable; none = a sink
+  CNB_BINDINGS=DIR    riff bindings: input_000/secret/{gateway,topic}, output_000/..., and
+                      output_000/metadata/contentType; needs INPUT_NAMES (and OUTPUT_NAMES)
+  INPUT_NAMES, OUTPUT_NAMES, INPUT_START_OFFSETS   comma-separated, one per stream
+Flags (environment in brackets):
+  --name NAME                [RUNNEL_PROCESSOR_NAME] CloudEvent source; default group
+  --group GROUP              [GROUP] consumer group; default the name
+  --function HOST:PORT       [FUNCTION] riff-rpc invoker; default localhost:8081
+  --window SPEC              [RUNNEL_WINDOW] default count=1000,time=1s. Also time=5s, count=1,
+                             sliding:size=10s,slide=2s, session:gap=5s[,count=N]
+  --dead-letter HOST:PORT/STREAM   [RUNNEL_DEAD_LETTER] where a window's records go after
+                             --max-attempts failed invocations (without it: retried forever)
+  --max-attempts N           [RUNNEL_MAX_ATTEMPTS] default 5
+  --invoke-timeout D         [RUNNEL_INVOKE_TIMEOUT] deadline per invocation; default none
+  --half-close-idle D        [RUNNEL_HALF_CLOSE_IDLE] keep an invocation's input open until
+                             outputs paused this long (riff Node invoker); default 0
+  --max-window-records N     default 10000;   --max-open-windows N   default 4 per partition
+  --publish-batch N          default 500;     --publish-inflight N   default 8
+  --shutdown-grace D         default 10s
+  --http-port PORT           [RUNNEL_PROCESSOR_HTTP_PORT] /metrics, /healthz; default 8090
+  --http-host ADDRESS        [RUNNEL_PROCESSOR_HTTP_HOST] default 0.0.0.0
+  --log-level LEVEL          [RUNNEL_LOG_LEVEL] debug|info|warning|error
+)";
+}
+
+}  // namespace runnel::sidecar

@@ -1,0 +1,164 @@
+#include "sidecar/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace runnel::sidecar {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A bindings directory as a map of file contents.
+FileReader Files(std::map<std::string, std::string> files) {
+  return [files](const std::string& path) -> absl::StatusOr<std::string> {
+    auto it = files.find(path);
+    if (it == files.end()) return absl::NotFoundError(path);
+    return it->second;
+  };
+}
+
+absl::StatusOr<ProcessorCommandLine> Parse(std::vector<std::string> args,
+                                           std::map<std::string, std::string> env = {},
+                                           std::map<std::string, std::string> files = {}) {
+  return ParseProcessorCommandLine(args, env, Files(std::move(files)));
+}
+
+std::string Error(const absl::StatusOr<ProcessorCommandLine>& r) {
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(r.status().message());
+}
+
+TEST(ProcessorConfig, OurFlags) {
+  auto r = Parse({"--name", "avg", "--input", "numbers:127.0.0.1:6565/nums@latest", "--input",
+                  "10.0.0.1:7000/other", "--output=out:127.0.0.1:6566/averages", "--window",
+                  "count=10,time=2s", "--dead-letter", "127.0.0.1:6565/avg-dlq", "--http-port",
+                  "0", "--max-attempts", "3", "--half-close-idle", "200ms"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ProcessorOptions& o = r->options;
+  EXPECT_EQ(o.name, "avg");
+  EXPECT_EQ(o.group, "avg");
+  EXPECT_EQ(o.function_address, "localhost:8081");
+  ASSERT_EQ(o.inputs.size(), 2u);
+  EXPECT_EQ(o.inputs[0].alias, "numbers");
+  EXPECT_EQ(o.inputs[0].gateway, "127.0.0.1:6565");
+  EXPECT_EQ(o.inputs[0].stream, "nums");
+  EXPECT_TRUE(o.inputs[0].start_latest);
+  EXPECT_EQ(o.inputs[1].alias, "other");  // Defaults to the stream name.
+  EXPECT_FALSE(o.inputs[1].start_latest);
+  ASSERT_EQ(o.outputs.size(), 1u);
+  EXPECT_EQ(o.outputs[0].alias, "out");
+  EXPECT_EQ(o.outputs[0].gateway, "127.0.0.1:6566");
+  EXPECT_EQ(o.window.count, 10);
+  EXPECT_EQ(o.window.time, absl::Seconds(2));
+  ASSERT_TRUE(o.dead_letter.has_value());
+  EXPECT_EQ(o.dead_letter->stream, "avg-dlq");
+  EXPECT_EQ(r->http_port, 0);
+  EXPECT_EQ(o.invoke_retry.max_attempts, 3);
+  EXPECT_EQ(o.half_close_idle, absl::Milliseconds(200));
+}
+
+TEST(ProcessorConfig, DefaultsAreAFirstGoodExperience) {
+  auto r = Parse({"--group", "g", "--input", "h:1/in"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.name, "g");
+  EXPECT_TRUE(r->options.outputs.empty());  // A sink is valid.
+  EXPECT_EQ(FormatWindowSpec(r->options.window), kDefaultWindowSpec);
+  EXPECT_FALSE(r->options.dead_letter.has_value());
+}
+
+TEST(ProcessorConfig, RiffEnvironmentAndBindings) {
+  auto r = Parse({}, {{"FUNCTION", "localhost:8081"},
+                      {"GROUP", "my-proc"},
+                      {"INPUT_NAMES", "in1, in2"},
+                      {"OUTPUT_NAMES", "out"},
+                      {"INPUT_START_OFFSETS", "earliest,latest"},
+                      {"CNB_BINDINGS", "/b"}},
+                 {{"/b/input_000/secret/gateway", "gw1:6565"},
+                  {"/b/input_000/secret/topic", "default_numbers"},
+                  {"/b/input_001/secret/gateway", "gw2:6565\n"},
+                  {"/b/input_001/secret/topic", "default_letters"},
+                  {"/b/output_000/secret/gateway", "gw1:6565"},
+                  {"/b/output_000/secret/topic", "default_out"},
+                  {"/b/output_000/metadata/contentType", "application/json"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ProcessorOptions& o = r->options;
+  EXPECT_EQ(o.name, "my-proc");
+  EXPECT_EQ(o.group, "my-proc");
+  ASSERT_EQ(o.inputs.size(), 2u);
+  EXPECT_EQ(o.inputs[0].alias, "in1");
+  EXPECT_EQ(o.inputs[1].alias, "in2");
+  EXPECT_EQ(o.inputs[1].gateway, "gw2:6565");  // Trailing newline stripped.
+  EXPECT_EQ(o.inputs[1].stream, "default_letters");
+  EXPECT_FALSE(o.inputs[0].start_latest);
+  EXPECT_TRUE(o.inputs[1].start_latest);
+  ASSERT_EQ(o.outputs.size(), 1u);
+  EXPECT_EQ(o.outputs[0].alias, "out");
+  EXPECT_EQ(o.outputs[0].content_type, "application/json");
+}
+
+TEST(ProcessorConfig, RiffSinkWithoutOutputsIsValid) {
+  auto r = Parse({}, {{"GROUP", "sink"}, {"INPUT_NAMES", "in"}, {"OUTPUT_NAMES", ""},
+                      {"CNB_BINDINGS", "/b"}},
+                 {{"/b/input_000/secret/gateway", "gw:6565"},
+                  {"/b/input_000/secret/topic", "t"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->options.outputs.empty());
+}
+
+TEST(ProcessorConfig, EveryBadSettingIsNamedWithItsValue) {
+  struct Case {
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;
+    const char* message;
+  } cases[] = {
+      {{"--input", "h:1/in"}, {}, "missing the processor name"},
+      {{"--name", "p"}, {}, "no input streams"},
+      {{"--name", "p", "--input", "nohost/in"}, {}, "'nohost' is not host:port"},
+      {{"--name", "p", "--input", "h:1"}, {}, "'h:1': no '/stream'"},
+      {{"--name", "p", "--input", "h:1/in@soon"}, {}, "start offset 'soon'"},
+      {{"--name", "p", "--input", "h:1/in", "--output", "h:1/out@latest"}, {}, "no start offset"},
+      {{"--name", "p", "--input", "h:99999/in"}, {}, "'h:99999' is not host:port"},
+      {{"--name", "p", "--input", "h:1/in", "--window", "count=x"}, {}, "--window: window spec 'count=x'"},
+      {{"--name", "p", "--input", "h:1/in"}, {{"RUNNEL_WINDOW", "time=0s"}}, "RUNNEL_WINDOW: window spec 'time=0s'"},
+      {{"--name", "p", "--input", "h:1/in", "--http-port", "http"}, {}, "--http-port='http'"},
+      {{"--name", "p", "--input", "h:1/in"}, {{"FUNCTION", "localhost"}}, "FUNCTION='localhost': expected host:port"},
+      {{"--name", "p", "--input", "h:1/in", "--max-attempts", "-1"}, {}, "--max-attempts='-1'"},
+      {{"--name", "p", "--input", "h:1/in", "--invoke-timeout", "soon"}, {}, "--invoke-timeout='soon'"},
+      {{"--name", "p", "--input", "h:1/in"}, {{"INPUT_NAMES", "a,b"}}, "INPUT_NAMES='a,b' has 2 name(s) but there are 1"},
+      {{"--name", "p", "--input", "h:1/in"}, {{"OUTPUT_NAMES", "x"}}, "OUTPUT_NAMES='x' has 1 name(s) but there are 0"},
+      {{"--name", "p", "--input", "h:1/in"}, {{"INPUT_START_OFFSETS", "first"}}, "INPUT_START_OFFSETS='first': element 0 'first'"},
+      {{"--name", "p", "--input", "h:1/in", "--input", "h:2/in"}, {}, "two inputs are named 'in'"},
+      {{"--name", "p", "--input", "h:1/in", "--frobnicate"}, {}, "unknown argument '--frobnicate'"},
+      {{"--name", "p", "--input"}, {}, "--input needs a value"},
+      {{"--name", "p", "--input", "h:1/in"}, {{"CNB_BINDINGS", "/b"}}, "both CNB_BINDINGS='/b' and --input"},
+      {{"--name", "p"}, {{"CNB_BINDINGS", "/empty"}}, "no input_000/secret/gateway"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(Error(Parse(c.args, c.env)), HasSubstr(c.message));
+  }
+}
+
+TEST(ProcessorConfig, RiffBindingsErrorsNameTheFile) {
+  EXPECT_THAT(Error(Parse({}, {{"GROUP", "g"}, {"CNB_BINDINGS", "/b"}},
+                          {{"/b/input_000/secret/gateway", "gw:6565"},
+                           {"/b/input_000/secret/topic", "t"}})),
+              HasSubstr("INPUT_NAMES is missing"));
+  EXPECT_THAT(Error(Parse({}, {{"GROUP", "g"}, {"INPUT_NAMES", "in"}, {"CNB_BINDINGS", "/b"}},
+                          {{"/b/input_000/secret/gateway", "gateway-without-port"},
+                           {"/b/input_000/secret/topic", "t"}})),
+              HasSubstr("/b/input_000/secret/gateway='gateway-without-port'"));
+  EXPECT_THAT(Error(Parse({}, {{"GROUP", "g"}, {"INPUT_NAMES", "in"}, {"CNB_BINDINGS", "/b"}},
+                          {{"/b/input_000/secret/gateway", "gw:1"}})),
+              HasSubstr("/b/input_000/secret/topic"));
+}
+
+TEST(ProcessorConfig, HelpShortCircuits) {
+  auto r = Parse({"--help"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->help);
+  EXPECT_THAT(ProcessorUsage(), HasSubstr("--window"));
+}
+
+}  // namespace
+}  // namespace runnel::sidecar

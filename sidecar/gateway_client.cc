@@ -1,0 +1,409 @@
+#include "sidecar/gateway_client.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+
+namespace runnel::sidecar {
+
+bool SleepUnlessStopped(std::stop_token stop, absl::Duration d) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  return !cv.wait_for(lock, stop, absl::ToChronoNanoseconds(d), [] { return false; }) &&
+         !stop.stop_requested();
+}
+
+// ---------------------------------------------------------------------------------------------
+// InputReader
+
+InputReader::InputReader(std::shared_ptr<grpc::Channel> channel, InputReaderOptions options,
+                         Sink sink, OnState on_state)
+    : channel_(std::move(channel)),
+      liiklus_(liiklus::LiiklusService::NewStub(channel_)),
+      gateway_(v1::Gateway::NewStub(channel_)),
+      options_(std::move(options)),
+      sink_(std::move(sink)),
+      on_state_(std::move(on_state)) {}
+
+InputReader::~InputReader() { Stop(); }
+
+void InputReader::Start() {
+  thread_ = std::jthread([this](std::stop_token stop) { SubscribeLoop(stop); });
+}
+
+void InputReader::Stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+void InputReader::SubscribeLoop(std::stop_token stop) {
+  Backoff backoff(options_.retry, /*seed=*/options_.input + 1);
+  while (!stop.stop_requested()) {
+    grpc::ClientContext context;
+    std::stop_callback cancel(stop, [&context] { context.TryCancel(); });
+    liiklus::SubscribeRequest request;
+    request.set_topic(options_.topic);
+    request.set_group(options_.group);
+    request.set_auto_offset_reset(options_.start_latest ? liiklus::SubscribeRequest::LATEST
+                                                        : liiklus::SubscribeRequest::EARLIEST);
+    std::unique_ptr<grpc::ClientReader<liiklus::SubscribeReply>> reader =
+        liiklus_->Subscribe(&context, request);
+    // Receivers of this subscription. A receiver whose call fails cancels the subscription, so
+    // that the whole session is renewed: a broken Receive usually means a broken gateway.
+    std::vector<std::jthread> receivers;
+    liiklus::SubscribeReply reply;
+    while (reader->Read(&reply)) {
+      if (!reply.has_assignment()) {
+        continue;
+      }
+      backoff.Reset();
+      on_state_(absl::OkStatus());
+      receivers.emplace_back([this, &context, assignment = reply.assignment()](std::stop_token s) {
+        absl::Status status = ReceiveLoop(s, assignment);
+        if (!status.ok() && !s.stop_requested()) {
+          RUNNEL_LOG(WARNING) << "receive failed; renewing the subscription"
+                              << Kv("topic", options_.topic)
+                              << Kv("partition", assignment.partition())
+                              << Kv("status", status.ToString());
+          context.TryCancel();
+        }
+      });
+    }
+    for (std::jthread& r : receivers) {
+      r.request_stop();
+    }
+    receivers.clear();  // Joins.
+    absl::Status status = FromGrpcStatus(reader->Finish());
+    if (stop.stop_requested()) {
+      return;
+    }
+    if (status.ok()) {
+      status = absl::UnavailableError("the gateway ended the subscription");
+    }
+    absl::Duration delay = backoff.NextDelay();
+    on_state_(absl::Status(status.code(), absl::StrCat("subscribe to '", options_.topic,
+                                                       "': ", status.message())));
+    RUNNEL_LOG(WARNING) << "subscription ended; retrying" << Kv("topic", options_.topic)
+                        << Kv("status", status.ToString()) << Kv("retry_in", delay);
+    SleepUnlessStopped(stop, delay);
+  }
+}
+
+absl::Status InputReader::ReceiveLoop(std::stop_token stop, liiklus::Assignment assignment) {
+  grpc::ClientContext context;
+  std::stop_callback cancel(stop, [&context] { context.TryCancel(); });
+  v1::ReceiveBatchesRequest request;
+  *request.mutable_assignment() = assignment;
+  request.set_format(liiklus::ReceiveRequest::LIIKLUS_EVENT);
+  request.set_max_records(static_cast<uint32_t>(options_.max_records));
+  std::unique_ptr<grpc::ClientReader<v1::ReceiveBatchesReply>> reader =
+      gateway_->ReceiveBatches(&context, request);
+  v1::ReceiveBatchesReply batch;
+  bool stopped = false;
+  while (!stopped && reader->Read(&batch)) {
+    for (liiklus::ReceiveReply& reply : *batch.mutable_records()) {
+      if (!reply.has_liiklus_event_record()) {
+        // We asked for LIIKLUS_EVENT; anything else is a gateway bug, not data to guess at.
+        context.TryCancel();
+        stopped = true;
+        break;
+      }
+      liiklus::ReceiveReply::LiiklusEventRecord& r = *reply.mutable_liiklus_event_record();
+      InputRecord record{.input = options_.input,
+                         .partition = assignment.partition(),
+                         .offset = static_cast<int64_t>(r.offset()),
+                         .key = std::move(*r.mutable_key()),
+                         .event = std::move(*r.mutable_event())};
+      if (!sink_(std::move(record))) {
+        context.TryCancel();
+        stopped = true;
+        break;
+      }
+    }
+  }
+  absl::Status status = FromGrpcStatus(reader->Finish());
+  if (stopped || stop.stop_requested()) {
+    return absl::OkStatus();
+  }
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publisher
+
+Publisher::Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions options)
+    : stub_(v1::Gateway::NewStub(channel)), options_(std::move(options)) {
+  writer_ = std::jthread([this](std::stop_token stop) { WriterLoop(stop); });
+}
+
+Publisher::~Publisher() { Stop(); }
+
+void Publisher::Publish(liiklus::PublishRequest record, Done done) {
+  record.set_topic(options_.topic);
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back({std::move(record), std::move(done)});
+  }
+  cv_.notify_all();
+}
+
+size_t Publisher::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size() + inflight_.size();
+}
+
+void Publisher::Stop() {
+  if (!writer_.joinable()) {
+    return;
+  }
+  writer_.request_stop();
+  cv_.notify_all();
+  writer_.join();
+  std::deque<Pending> failed;
+  {
+    std::lock_guard lock(mu_);
+    for (Batch& b : inflight_) {
+      for (Pending& p : b.records) failed.push_back(std::move(p));
+    }
+    inflight_.clear();
+    for (Pending& p : queue_) failed.push_back(std::move(p));
+    queue_.clear();
+  }
+  for (Pending& p : failed) {
+    std::move(p.done)(absl::CancelledError("publisher stopped"));
+  }
+}
+
+void Publisher::WriterLoop(std::stop_token stop) {
+  Backoff backoff(options_.retry);
+  while (!stop.stop_requested()) {
+    {
+      std::unique_lock lock(mu_);
+      if (!cv_.wait(lock, stop, [this] { return !queue_.empty(); })) {
+        return;
+      }
+    }
+    absl::Status status = Session(stop);
+    if (stop.stop_requested()) {
+      return;
+    }
+    if (status.ok()) {
+      backoff.Reset();
+      continue;
+    }
+    absl::Duration delay = backoff.NextDelay();
+    RUNNEL_LOG(WARNING) << "publish stream broke; resending unacknowledged batches"
+                        << Kv("topic", options_.topic) << Kv("status", status.ToString())
+                        << Kv("retry_in", delay);
+    SleepUnlessStopped(stop, delay);
+  }
+}
+
+absl::Status Publisher::Session(std::stop_token stop) {
+  grpc::ClientContext context;
+  std::stop_callback cancel(stop, [&context] { context.TryCancel(); });
+  std::shared_ptr<grpc::ClientReaderWriter<v1::PublishBatchRequest, v1::PublishBatchReply>> stream =
+      stub_->PublishBatches(&context);
+  {
+    std::lock_guard lock(mu_);
+    session_broken_ = false;
+  }
+  // Replies come in request order, one per batch: the reader pops the oldest in-flight batch.
+  std::jthread reader([this, stream, &context](std::stop_token) {
+    v1::PublishBatchReply reply;
+    while (stream->Read(&reply)) {
+      Batch done;
+      {
+        std::lock_guard lock(mu_);
+        if (inflight_.empty()) {
+          break;  // A reply we did not ask for; treat the stream as broken.
+        }
+        done = std::move(inflight_.front());
+        inflight_.pop_front();
+      }
+      cv_.notify_all();
+      for (Pending& p : done.records) {
+        std::move(p.done)(absl::OkStatus());
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      session_broken_ = true;
+    }
+    context.TryCancel();
+    cv_.notify_all();
+  });
+
+  while (true) {
+    v1::PublishBatchRequest request;
+    size_t count = 0;
+    {
+      std::unique_lock lock(mu_);
+      // Idle sessions stay open: the stream is cheap and reopening costs a round trip.
+      cv_.wait(lock, stop, [this] {
+        return session_broken_ ||
+               (!queue_.empty() &&
+                inflight_.size() < static_cast<size_t>(options_.inflight_batches));
+      });
+      if (stop.stop_requested() || session_broken_) {
+        break;
+      }
+      Batch batch;
+      request.set_topic(options_.topic);
+      while (!queue_.empty() && count < static_cast<size_t>(options_.batch_records)) {
+        *request.add_records() = queue_.front().record;
+        batch.records.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+        ++count;
+      }
+      inflight_.push_back(std::move(batch));
+    }
+    if (!stream->Write(request)) {
+      break;
+    }
+  }
+  context.TryCancel();
+  reader.join();
+  absl::Status status = FromGrpcStatus(stream->Finish());
+  // Whatever was not acknowledged goes back to the front of the queue, in order.
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
+      for (auto p = it->records.rbegin(); p != it->records.rend(); ++p) {
+        queue_.push_front(std::move(*p));
+      }
+    }
+    inflight_.clear();
+  }
+  if (stop.stop_requested()) {
+    return absl::CancelledError("stopping");
+  }
+  return status.ok() ? absl::UnavailableError("publish stream ended") : status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acker
+
+Acker::Acker(std::shared_ptr<grpc::Channel> channel, std::string topic, std::string group)
+    : stub_(liiklus::LiiklusService::NewStub(channel)),
+      topic_(std::move(topic)),
+      group_(std::move(group)) {}
+
+Acker::~Acker() { WaitIdle(absl::Seconds(10)); }
+
+void Acker::Ack(uint32_t partition, int64_t offset) {
+  std::function<void()> start;
+  {
+    absl::MutexLock lock(&mu_);
+    PartitionState& state = partitions_[partition];
+    if (offset <= state.wanted) {
+      return;
+    }
+    state.wanted = offset;
+    if (!state.in_flight) {
+      start = PrepareLocked(partition, state);
+    }
+  }
+  if (start) start();
+}
+
+void Acker::RetryFailed() {
+  std::vector<std::function<void()>> starts;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [partition, state] : partitions_) {
+      if (state.failed && !state.in_flight) {
+        starts.push_back(PrepareLocked(partition, state));
+      }
+    }
+  }
+  for (auto& start : starts) start();
+}
+
+std::function<void()> Acker::PrepareLocked(uint32_t partition, PartitionState& state) {
+  struct Call {
+    grpc::ClientContext context;
+    liiklus::AckRequest request;
+    google::protobuf::Empty reply;
+  };
+  auto call = std::make_shared<Call>();
+  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  call->request.set_topic(topic_);
+  call->request.set_group(group_);
+  call->request.set_partition(partition);
+  call->request.set_offset(static_cast<uint64_t>(state.wanted));
+  state.in_flight = true;
+  state.failed = false;
+  state.sent = state.wanted;
+  ++in_flight_;
+  ++acks_sent_;
+  const int64_t offset = state.wanted;
+  // Started by the caller after it drops mu_: the completion may run on any thread, and it
+  // takes mu_ itself.
+  return [this, call, partition, offset] {
+    stub_->async()->Ack(&call->context, &call->request, &call->reply,
+                        [this, call, partition, offset](grpc::Status status) {
+                          OnAckDone(partition, offset, std::move(status));
+                        });
+  };
+}
+
+void Acker::OnAckDone(uint32_t partition, int64_t offset, grpc::Status status) {
+  std::function<void()> start;
+  {
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+    PartitionState& state = partitions_[partition];
+    state.in_flight = false;
+    if (!status.ok()) {
+      RUNNEL_LOG(WARNING) << "ack failed; will resend" << Kv("topic", topic_)
+                          << Kv("partition", partition) << Kv("offset", offset)
+                          << Kv("status", FromGrpcStatus(status).ToString());
+      state.failed = true;
+      return;
+    }
+    if (state.wanted > offset) {
+      start = PrepareLocked(partition, state);
+    }
+  }
+  if (start) start();
+}
+
+bool Acker::WaitIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](int* n) { return *n == 0; }, &in_flight_),
+                              timeout);
+}
+
+uint64_t Acker::acks_sent() const {
+  absl::MutexLock lock(&mu_);
+  return acks_sent_;
+}
+
+absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channel>& channel,
+                                              const std::string& stream) {
+  auto stub = v1::Gateway::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetStreamRequest request;
+  request.set_name(stream);
+  v1::Stream reply;
+  grpc::Status status = stub->GetStream(&context, request, &reply);
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return std::string("*/*");
+  }
+  if (!status.ok()) {
+    absl::Status s = FromGrpcStatus(status);
+    return absl::Status(s.code(), absl::StrCat("look up stream '", stream, "': ", s.message()));
+  }
+  return reply.content_type().empty() ? std::string("application/octet-stream")
+                                      : reply.content_type();
+}
+
+}  // namespace runnel::sidecar

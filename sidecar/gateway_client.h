@@ -1,0 +1,172 @@
+#pragma once
+// The processor's side of the gateway protocol, over proto/ only (liiklus + runnel.v1):
+//   InputReader  Subscribe per input, ReceiveBatches per assignment, records handed to a sink
+//                that may block (that is the backpressure: no Read is issued while it blocks).
+//   Publisher    PublishBatches for one output stream: batched, pipelined, bounded in flight,
+//                replies in order; a broken stream is reopened and unacknowledged batches resent.
+//   Acker        liiklus Ack, at most one in flight per partition so positions never go back.
+//
+// Threading: InputReader and Publisher own a few std::jthreads each and use the synchronous
+// gRPC API on them (never a gRPC reaction thread). Acker uses the callback API and never blocks.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "liiklus/LiiklusService.grpc.pb.h"
+#include "runnel/v1/gateway.grpc.pb.h"
+#include "sidecar/retry_policy.h"
+
+namespace runnel::sidecar {
+
+namespace liiklus = ::com::github::bsideup::liiklus;
+
+// Sleeps `d` unless `stop` is requested first; false when stopped.
+bool SleepUnlessStopped(std::stop_token stop, absl::Duration d);
+
+// One record received from an input partition.
+struct InputRecord {
+  int input = 0;
+  uint32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  liiklus::LiiklusEvent event;
+};
+
+struct InputReaderOptions {
+  int input = 0;  // Index of the input, copied into every record.
+  std::string topic;
+  std::string group;
+  bool start_latest = false;
+  int max_records = 500;
+  RetryOptions retry;
+};
+
+// Reads one input stream as a member of the group. Thread-safe.
+class InputReader {
+ public:
+  // Hands one record over; may block; returns false to stop reading (shutdown).
+  using Sink = std::function<bool(InputRecord)>;
+  // Reports (re)subscriptions and failures, for logs and health.
+  using OnState = std::function<void(absl::Status)>;
+
+  InputReader(std::shared_ptr<grpc::Channel> channel, InputReaderOptions options, Sink sink,
+              OnState on_state);
+  ~InputReader();  // Stops.
+  void Start();
+  // Cancels the calls and joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  void SubscribeLoop(std::stop_token stop);
+  // Returns the status the Receive ended with.
+  absl::Status ReceiveLoop(std::stop_token stop, liiklus::Assignment assignment);
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<liiklus::LiiklusService::Stub> liiklus_;
+  std::unique_ptr<v1::Gateway::Stub> gateway_;
+  const InputReaderOptions options_;
+  Sink sink_;
+  OnState on_state_;
+  std::jthread thread_;
+};
+
+struct PublisherOptions {
+  std::string topic;
+  int batch_records = 500;
+  int inflight_batches = 8;
+  RetryOptions retry;
+};
+
+// Publishes records to one stream. Thread-safe.
+class Publisher {
+ public:
+  // Runs on a Publisher thread once the record is durable (OK), or with CANCELLED at Stop().
+  // Must not block.
+  using Done = absl::AnyInvocable<void(absl::Status) &&>;
+
+  Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions options);
+  ~Publisher();  // Stops.
+  // Queues `record` (its topic is set here). Never blocks; callers bound what they queue.
+  void Publish(liiklus::PublishRequest record, Done done);
+  // Fails what is queued or in flight with CANCELLED and joins the threads. Idempotent.
+  void Stop();
+  size_t queued() const;
+
+ private:
+  struct Pending {
+    liiklus::PublishRequest record;
+    Done done;
+  };
+  struct Batch {
+    std::vector<Pending> records;
+  };
+  void WriterLoop(std::stop_token stop);
+  // One PublishBatches call, until it breaks or stop. Unacked batches go back to the queue.
+  absl::Status Session(std::stop_token stop);
+
+  std::unique_ptr<v1::Gateway::Stub> stub_;
+  const PublisherOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<Pending> queue_;     // Guarded by mu_.
+  std::deque<Batch> inflight_;    // Guarded by mu_; written, awaiting replies, in order.
+  bool session_broken_ = false;   // Guarded by mu_.
+  std::jthread writer_;
+};
+
+// Acknowledges input positions. Thread-safe; never blocks.
+class Acker {
+ public:
+  Acker(std::shared_ptr<grpc::Channel> channel, std::string topic, std::string group);
+  ~Acker();  // Waits for calls in flight.
+  // Stores `offset` as the group's position in `partition` (the gateway resumes after it).
+  // Lower-or-equal offsets than one already sent are ignored.
+  void Ack(uint32_t partition, int64_t offset);
+  // Re-sends positions whose last Ack failed.
+  void RetryFailed();
+  // Waits until no Ack is in flight or `timeout` passes; true when idle.
+  bool WaitIdle(absl::Duration timeout);
+  uint64_t acks_sent() const;
+
+ private:
+  struct PartitionState {
+    int64_t sent = -1;     // Offset of the Ack in flight or last succeeded.
+    int64_t wanted = -1;   // Highest offset asked for.
+    bool in_flight = false;
+    bool failed = false;
+  };
+  // Marks an Ack of state.wanted in flight; returns the function that starts it (call it
+  // without mu_ held).
+  std::function<void()> PrepareLocked(uint32_t partition, PartitionState& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnAckDone(uint32_t partition, int64_t offset, grpc::Status status);
+
+  std::unique_ptr<liiklus::LiiklusService::Stub> stub_;
+  const std::string topic_;
+  const std::string group_;
+  mutable absl::Mutex mu_;
+  std::map<uint32_t, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t acks_sent_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The stream's content type from runnel.v1 GetStream; "*/*" when the gateway does not implement
+// runnel.v1 (a plain liiklus). Other errors are returned (NOT_FOUND, UNAVAILABLE, ...).
+absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channel>& channel,
+                                              const std::string& stream);
+
+}  // namespace runnel::sidecar

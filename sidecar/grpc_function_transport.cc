@@ -1,0 +1,149 @@
+// riff-rpc over the gRPC callback API. One ClientBidiReactor per invocation: one read and one
+// write in flight; queued writes in a deque; the reactor keeps itself alive until OnDone.
+#include <deque>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
+#include "riff/riff-rpc.grpc.pb.h"
+#include "sidecar/function_transport.h"
+
+namespace runnel::sidecar {
+namespace {
+
+class InvokeReactor final
+    : public grpc::ClientBidiReactor<streaming::InputSignal, streaming::OutputSignal>,
+      public FunctionCall {
+ public:
+  explicit InvokeReactor(FunctionCallCallbacks callbacks) : callbacks_(std::move(callbacks)) {}
+
+  void Begin(streaming::Riff::Stub* stub, streaming::StartFrame start, absl::Time deadline,
+             std::shared_ptr<InvokeReactor> self) {
+    self_ = std::move(self);
+    if (deadline != absl::InfiniteFuture()) {
+      context_.set_deadline(absl::ToChronoTime(deadline));
+    }
+    stub->async()->Invoke(&context_, this);
+    streaming::InputSignal signal;
+    *signal.mutable_start() = std::move(start);
+    streaming::InputSignal* first = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      outbox_.push_back(std::move(signal));
+      write_in_flight_ = true;
+      first = &outbox_.front();  // Stays put: deque references survive push_back.
+    }
+    StartWrite(first);
+    StartRead(&incoming_);
+    StartCall();
+  }
+
+  // FunctionCall
+  void Send(streaming::InputFrame frame) override {
+    absl::MutexLock lock(&mu_);
+    if (done_ || close_requested_) {
+      return;
+    }
+    streaming::InputSignal signal;
+    *signal.mutable_data() = std::move(frame);
+    outbox_.push_back(std::move(signal));
+    MaybeWriteLocked();
+  }
+  void Close() override {
+    absl::MutexLock lock(&mu_);
+    if (done_ || close_requested_) {
+      return;
+    }
+    close_requested_ = true;
+    MaybeWriteLocked();
+  }
+  void Cancel() override { context_.TryCancel(); }
+
+  // grpc::ClientBidiReactor
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    outbox_.pop_front();
+    write_in_flight_ = false;
+    if (!ok) {
+      failed_ = true;  // The call is failing; OnDone reports why.
+      return;
+    }
+    MaybeWriteLocked();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      return;
+    }
+    if (incoming_.has_data()) {
+      callbacks_.on_output(std::move(*incoming_.mutable_data()));
+    }
+    incoming_.Clear();
+    StartRead(&incoming_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    std::move(callbacks_.on_done)(FromGrpcStatus(status));
+    self_.reset();  // May delete this.
+  }
+
+ private:
+  // Starting a write under the lock is safe: gRPC never runs a reaction inline from StartWrite.
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (write_in_flight_ || done_ || failed_) {
+      return;
+    }
+    if (!outbox_.empty()) {
+      write_in_flight_ = true;
+      StartWrite(&outbox_.front());
+    } else if (close_requested_ && !writes_done_) {
+      writes_done_ = true;
+      StartWritesDone();
+    }
+  }
+
+  FunctionCallCallbacks callbacks_;
+  grpc::ClientContext context_;
+  streaming::OutputSignal incoming_;
+  absl::Mutex mu_;
+  std::deque<streaming::InputSignal> outbox_ ABSL_GUARDED_BY(mu_);  // Front is in flight.
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<InvokeReactor> self_;  // Released in OnDone.
+};
+
+class GrpcFunctionTransport final : public FunctionTransport {
+ public:
+  explicit GrpcFunctionTransport(const std::string& address)
+      : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+        stub_(streaming::Riff::NewStub(channel_)) {}
+
+  std::shared_ptr<FunctionCall> Start(streaming::StartFrame start, absl::Time deadline,
+                                      FunctionCallCallbacks callbacks) override {
+    auto call = std::make_shared<InvokeReactor>(std::move(callbacks));
+    call->Begin(stub_.get(), std::move(start), deadline, call);
+    return call;
+  }
+
+  bool WaitReady(absl::Time deadline) override {
+    return channel_->WaitForConnected(absl::ToChronoTime(deadline));
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<streaming::Riff::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<FunctionTransport> NewGrpcFunctionTransport(const std::string& address) {
+  return std::make_unique<GrpcFunctionTransport>(address);
+}
+
+}  // namespace runnel::sidecar

@@ -1,0 +1,80 @@
+// runnel-processor: parse the configuration, start the processor and its HTTP endpoint, wait for
+// SIGTERM/SIGINT, shut down in order.
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/http_server.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "sidecar/config.h"
+#include "sidecar/processor.h"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread starts, so that only sigwait() below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv(*e);
+    if (const size_t eq = kv.find('='); eq != std::string::npos) {
+      env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+  auto config = runnel::sidecar::ParseProcessorCommandLine(args, env);
+  if (!config.ok()) {
+    std::fprintf(stderr, "runnel-processor: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (config->help) {
+    std::fputs(runnel::sidecar::ProcessorUsage().c_str(), stdout);
+    return 0;
+  }
+  runnel::SetLogLevel(*runnel::ParseLogLevel(config->log_level));
+
+  runnel::MetricsRegistry metrics;
+  runnel::sidecar::Processor processor(config->options, runnel::SystemClock::Get(), metrics);
+  auto http = runnel::HttpServer::Start(
+      {.address = config->http_host, .port = config->http_port, .threads = 1},
+      [&](runnel::HttpRequest request, runnel::HttpRespond respond) {
+        runnel::HttpResponse response;
+        if (request.path == "/metrics") {
+          response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          response.body = metrics.Render();
+        } else if (request.path == "/healthz" || request.path == "/readyz") {
+          std::string detail;
+          const bool ready = processor.Ready(&detail);
+          // Alive while starting; ready only once reading.
+          response.status = (request.path == "/readyz" && !ready) ? 503 : 200;
+          response.body = detail + "\n";
+        } else {
+          response = runnel::JsonError(404, "no such path: " + request.path);
+        }
+        std::move(respond)(std::move(response));
+      });
+  if (!http.ok()) {
+    std::fprintf(stderr, "runnel-processor: %s\n", std::string(http.status().message()).c_str());
+    return 1;
+  }
+  RUNNEL_LOG(INFO) << "runnel-processor serving" << runnel::Kv("http_port", (*http)->port())
+                   << runnel::Kv("name", config->options.name);
+  processor.Start();
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  RUNNEL_LOG(INFO) << "stopping" << runnel::Kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  processor.Shutdown();
+  (*http)->Stop();
+  RUNNEL_LOG(INFO) << "runnel-processor stopped";
+  return 0;
+}

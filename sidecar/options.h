@@ -1,0 +1,57 @@
+#pragma once
+// The processor's settings as plain structs (house style B.8): config.cc builds them from flags,
+// environment and riff's bindings directory; the library never reads any of those itself.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "sidecar/retry_policy.h"
+#include "sidecar/windower.h"
+
+namespace runnel::sidecar {
+
+// One stream the processor reads or writes.
+struct StreamBinding {
+  std::string alias;    // The name the function sees (StartFrame input/output names).
+  std::string gateway;  // host:port of the gateway's gRPC endpoint.
+  std::string stream;   // Stream (topic) name on that gateway.
+  bool start_latest = false;  // Inputs: where a group without a position starts.
+  // Outputs: the stream's content type (StartFrame.expectedContentTypes). Empty: ask the gateway
+  // (runnel.v1 GetStream) at start-up, "*/*" if it does not say.
+  std::string content_type;
+};
+
+struct ProcessorOptions {
+  std::string name;   // Processor name: CloudEvent source of outputs, default consumer group.
+  std::string group;  // Consumer group for every input.
+  std::string function_address = "localhost:8081";
+  std::vector<StreamBinding> inputs;   // At least one.
+  std::vector<StreamBinding> outputs;  // Zero (a sink) or more.
+  std::optional<StreamBinding> dead_letter;
+  WindowSpec window;
+
+  // A failed invocation is retried per `invoke_retry`; after max_attempts the window's records go
+  // to the dead-letter stream (or, without one, retries continue at max_backoff: never dropped).
+  RetryOptions invoke_retry;
+  // Back-off for (re)connecting to gateways and the function.
+  RetryOptions connect_retry{.initial_backoff = absl::Milliseconds(100),
+                             .max_backoff = absl::Seconds(5), .max_attempts = 0};
+  // Deadline of one invocation, from its start; zero = none.
+  absl::Duration invoke_timeout = absl::ZeroDuration();
+  // Keep the request stream open after a window closes until no output arrived for this long,
+  // then half-close. Zero half-closes at once. Works around invokers that drop in-flight outputs
+  // on half-close (riff's Node invoker 0.3.0, see docs/sidecar.md).
+  absl::Duration half_close_idle = absl::ZeroDuration();
+
+  int max_window_records = 10000;   // A window closes early when it holds this many records.
+  int max_open_windows = 4;         // Per lane: windows whose invocation has not completed.
+  int lane_queue_records = 2000;    // Per lane: received records waiting to be windowed.
+  int receive_batch_records = 500;  // max_records of ReceiveBatches.
+  int publish_batch_records = 500;  // Most records per PublishBatches request.
+  int publish_inflight_batches = 8; // Unacknowledged PublishBatches requests per output.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+}  // namespace runnel::sidecar

@@ -1,0 +1,778 @@
+#include "sidecar/processor.h"
+
+#include <deque>
+#include <random>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "sidecar/ack_tracker.h"
+#include "sidecar/retry_policy.h"
+#include "sidecar/windower.h"
+
+namespace runnel::sidecar {
+
+// Shared, read-mostly parts every lane uses. Publishers and ackers are thread-safe; the rest is
+// immutable after construction.
+struct ProcessorContext {
+  ProcessorOptions options;
+  Clock* clock = nullptr;
+  std::unique_ptr<FunctionTransport> transport;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels;  // By gateway address.
+  streaming::StartFrame start_frame;                                // Filled during startup.
+  std::vector<std::unique_ptr<Acker>> ackers;                       // Per input.
+  std::vector<std::unique_ptr<Publisher>> publishers;               // Per output.
+  std::unique_ptr<Publisher> dead_letter;
+
+  // Metrics: looked up once, updated lock-free.
+  std::vector<Counter*> records_in;   // Per input.
+  std::vector<Counter*> records_out;  // Per output.
+  Counter* duplicates = nullptr;
+  Counter* windows_completed = nullptr;
+  Counter* invocations = nullptr;
+  Counter* invocation_errors = nullptr;
+  Counter* retries = nullptr;
+  Counter* dead_lettered = nullptr;
+  Counter* acks = nullptr;
+  Histogram* invocation_seconds = nullptr;
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+    auto& channel = channels[address];
+    if (channel == nullptr) {
+      channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    }
+    return channel;
+  }
+};
+
+namespace {
+
+std::string NewEventId() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  uint64_t hi = random(), lo = random();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // Version 4.
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // Variant 1.
+  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff,
+                         lo >> 48, lo & 0xffffffffffffULL);
+}
+
+streaming::InputFrame ToFrame(const InputRecord& r) {
+  streaming::InputFrame frame;
+  frame.set_payload(r.event.data());
+  frame.set_contenttype(r.event.data_content_type().empty() ? "application/octet-stream"
+                                                            : r.event.data_content_type());
+  frame.mutable_headers()->insert(r.event.extensions().begin(), r.event.extensions().end());
+  frame.set_argindex(r.input);
+  return frame;
+}
+
+}  // namespace
+
+// One partition number's windows and invocations. State below "lane thread" is touched only by
+// the worker thread; the mailbox is guarded by mu_.
+class Lane {
+ public:
+  Lane(ProcessorContext& context, uint32_t partition)
+      : ctx_(context),
+        partition_(partition),
+        windower_(context.options.window),
+        retry_(context.options.invoke_retry, /*seed=*/partition + 17) {
+    thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  }
+
+  ~Lane() {
+    Stop();
+    // Calls still running post into this lane from gRPC threads: cancel them and wait for their
+    // last callback before the mailbox goes away.
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &live_calls_));
+  }
+
+  // Queues a received record; blocks while the queue is full (that is the backpressure on the
+  // input). False once the lane drains or stops: the reader then stops reading.
+  bool Push(InputRecord record) {
+    absl::MutexLock lock(&mu_);
+    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return draining_ || stopped_ ||
+             records_.size() < static_cast<size_t>(ctx_.options.lane_queue_records);
+    };
+    mu_.Await(absl::Condition(&room));
+    if (draining_ || stopped_) {
+      return false;
+    }
+    records_.push_back(std::move(record));
+    return true;
+  }
+
+  // Runs `task` on the lane thread. Never blocks.
+  void Post(absl::AnyInvocable<void() &&> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+
+  // Stop taking records; close the open windows so that their invocations finish.
+  void Drain() {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+  }
+
+  // Waits until every window completed (or `deadline`); true when drained.
+  bool WaitDrained(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithDeadline(absl::Condition(&drained_), deadline);
+  }
+
+  // Ends the worker thread and cancels running invocations. Idempotent.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopped_ = true;
+    }
+    if (thread_.joinable()) {
+      thread_.request_stop();
+      thread_.join();
+    }
+    for (auto& [id, w] : windows_) {
+      if (w.call != nullptr) {
+        w.call->Cancel();
+      }
+    }
+  }
+
+  size_t unacked() const { return unacked_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Window {
+    WindowId id = 0;
+    std::vector<InputRecord> records;
+    std::shared_ptr<FunctionCall> call;
+    int attempt = 0;
+    bool attempt_failed = false;  // Waiting for retry_at.
+    absl::Status last_error;
+    absl::Time retry_at;
+    absl::Time call_started;
+    bool input_closed = false;    // The windower closed it: no more records.
+    bool half_closed = false;     // Close() sent on the current call.
+    absl::Time linger_since;      // Last output (or close) while lingering before half-close.
+    bool call_ok = false;         // Function completed the window (or it was dead-lettered).
+    bool released = false;        // Every earlier window is call_ok: outputs go straight out.
+    std::vector<streaming::OutputFrame> held;  // Outputs waiting for earlier windows.
+    int pending_publishes = 0;
+  };
+
+  void Run(std::stop_token stop) {
+    std::stop_callback wake(stop, [this] {
+      absl::MutexLock lock(&mu_);
+      stop_flag_ = true;
+    });
+    bool closed_all = false;
+    while (true) {
+      std::deque<absl::AnyInvocable<void() &&>> tasks;
+      std::deque<InputRecord> records;
+      bool draining = false;
+      {
+        absl::MutexLock lock(&mu_);
+        const bool can_accept = CanAccept();
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_flag_ || !tasks_.empty() || (can_accept && !records_.empty()) ||
+                 (draining_ && !closed_all);
+        };
+        std::optional<absl::Time> deadline = NextTimer();
+        if (deadline) {
+          // Timers are on the injected clock; the wait is on the real one.
+          mu_.AwaitWithTimeout(absl::Condition(&ready), *deadline - ctx_.clock->Now());
+        } else {
+          mu_.Await(absl::Condition(&ready));
+        }
+        if (stop_flag_) {
+          return;
+        }
+        tasks.swap(tasks_);
+        draining = draining_;
+        if (can_accept && !draining_) {
+          // Take a bounded slice: the open-window limit is re-checked between records.
+          for (int i = 0; i < 64 && !records_.empty(); ++i) {
+            records.push_back(std::move(records_.front()));
+            records_.pop_front();
+          }
+        }
+      }
+      for (auto& task : tasks) {
+        std::move(task)();
+      }
+      while (!records.empty()) {
+        if (!CanAccept()) {
+          absl::MutexLock lock(&mu_);
+          while (!records.empty()) {
+            records_.push_front(std::move(records.back()));
+            records.pop_back();
+          }
+          break;
+        }
+        Place(std::move(records.front()));
+        records.pop_front();
+      }
+      const absl::Time now = ctx_.clock->Now();
+      for (WindowId id : windower_.Advance(now)) {
+        CloseInput(id, now);
+      }
+      OnTimers(now);
+      if (draining && !closed_all) {
+        closed_all = true;
+        for (WindowId id : windower_.CloseAll()) {
+          CloseInput(id, now);
+        }
+      }
+      unacked_.store(tracker_.pending(), std::memory_order_relaxed);
+      if (draining && closed_all && windows_.empty()) {
+        absl::MutexLock lock(&mu_);
+        drained_ = true;
+      }
+    }
+  }
+
+  bool CanAccept() const {
+    return windows_.size() < static_cast<size_t>(ctx_.options.max_open_windows);
+  }
+
+  std::optional<absl::Time> NextTimer() const {
+    std::optional<absl::Time> next = windower_.NextDeadline();
+    auto consider = [&](absl::Time t) {
+      if (!next || t < *next) next = t;
+    };
+    for (const auto& [id, w] : windows_) {
+      if (w.attempt_failed) {
+        consider(w.retry_at);
+      } else if (w.input_closed && !w.half_closed && w.call != nullptr) {
+        consider(w.linger_since + ctx_.options.half_close_idle);
+      }
+    }
+    return next;
+  }
+
+  // A record arrives: window it, feed its windows' invocations, close what it filled.
+  void Place(InputRecord record) {
+    const PartitionKey key{.input = record.input, .partition = record.partition};
+    if (record.offset <= tracker_.highest_tracked(key)) {
+      ctx_.duplicates->Add();  // Redelivered after a reconnect; the first copy is in a window.
+      return;
+    }
+    ctx_.records_in[record.input]->Add();
+    const absl::Time now = ctx_.clock->Now();
+    Placement p = windower_.Add(now);
+    tracker_.Track(key, record.offset, static_cast<int>(p.member_of.size()));
+    for (WindowId id : p.opened) {
+      Window& w = windows_[id];
+      w.id = id;
+      StartAttempt(w, now);
+    }
+    std::vector<WindowId> closed = p.closed;
+    for (WindowId id : p.member_of) {
+      Window& w = windows_.at(id);
+      if (w.call != nullptr && !w.attempt_failed && !w.call_ok) {
+        w.call->Send(ToFrame(record));
+      }
+      w.records.push_back(record);
+      if (w.records.size() >= static_cast<size_t>(ctx_.options.max_window_records) &&
+          windower_.Close(id)) {
+        closed.push_back(id);
+      }
+    }
+    for (WindowId id : closed) {
+      CloseInput(id, now);
+    }
+  }
+
+  void StartAttempt(Window& w, absl::Time now) {
+    ++w.attempt;
+    w.attempt_failed = false;
+    w.half_closed = false;
+    w.held.clear();
+    w.call_started = now;
+    const WindowId id = w.id;
+    const int attempt = w.attempt;
+    {
+      absl::MutexLock lock(&mu_);
+      ++live_calls_;
+    }
+    ctx_.invocations->Add();
+    const absl::Time deadline = ctx_.options.invoke_timeout > absl::ZeroDuration()
+                                    ? absl::Now() + ctx_.options.invoke_timeout
+                                    : absl::InfiniteFuture();
+    w.call = ctx_.transport->Start(
+        ctx_.start_frame, deadline,
+        {.on_output =
+             [this, id, attempt](streaming::OutputFrame frame) {
+               Post([this, id, attempt, frame = std::move(frame)]() mutable {
+                 OnOutput(id, attempt, std::move(frame));
+               });
+             },
+         .on_done =
+             [this, id, attempt](absl::Status status) {
+               absl::MutexLock lock(&mu_);
+               tasks_.push_back([this, id, attempt, status = std::move(status)]() mutable {
+                 OnCallDone(id, attempt, std::move(status));
+               });
+               --live_calls_;
+             }});
+    for (const InputRecord& r : w.records) {
+      w.call->Send(ToFrame(r));
+    }
+    if (w.input_closed) {
+      w.linger_since = now;
+      MaybeHalfClose(w, now);
+    }
+  }
+
+  void CloseInput(WindowId id, absl::Time now) {
+    auto it = windows_.find(id);
+    if (it == windows_.end()) {
+      return;
+    }
+    Window& w = it->second;
+    w.input_closed = true;
+    w.linger_since = now;
+    if (!w.attempt_failed && !w.call_ok) {
+      MaybeHalfClose(w, now);
+    }
+    MaybeComplete(w);
+  }
+
+  void MaybeHalfClose(Window& w, absl::Time now) {
+    if (w.half_closed || w.call == nullptr) {
+      return;
+    }
+    if (now - w.linger_since >= ctx_.options.half_close_idle) {
+      w.half_closed = true;
+      w.call->Close();
+    }
+  }
+
+  void OnTimers(absl::Time now) {
+    for (auto& [id, w] : windows_) {
+      if (w.attempt_failed && !w.call_ok && now >= w.retry_at) {
+        ctx_.retries->Add();
+        StartAttempt(w, now);
+      } else if (w.input_closed && !w.attempt_failed && !w.call_ok) {
+        MaybeHalfClose(w, now);
+      }
+    }
+  }
+
+  void OnOutput(WindowId id, int attempt, streaming::OutputFrame frame) {
+    auto it = windows_.find(id);
+    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed) {
+      return;  // From an abandoned attempt.
+    }
+    Window& w = it->second;
+    w.linger_since = ctx_.clock->Now();
+    const int outputs = static_cast<int>(ctx_.publishers.size());
+    if (frame.resultindex() < 0 || frame.resultindex() >= outputs) {
+      FailAttempt(w, absl::InvalidArgumentError(absl::StrCat(
+                         "the function emitted on output ", frame.resultindex(),
+                         " but the processor has ", outputs, " output(s)")));
+      return;
+    }
+    if (w.released) {
+      PublishOutput(w, std::move(frame));
+    } else {
+      w.held.push_back(std::move(frame));
+    }
+  }
+
+  void OnCallDone(WindowId id, int attempt, absl::Status status) {
+    auto it = windows_.find(id);
+    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed) {
+      return;
+    }
+    Window& w = it->second;
+    const absl::Time now = ctx_.clock->Now();
+    ctx_.invocation_seconds->Observe(absl::ToDoubleSeconds(now - w.call_started));
+    if (!status.ok()) {
+      FailAttempt(w, std::move(status));
+      return;
+    }
+    w.call_ok = true;
+    if (!w.input_closed) {
+      // The function completed before the window closed: later records start a new window.
+      windower_.Close(id);
+      w.input_closed = true;
+    }
+    ReleaseInOrder();
+    MaybeComplete(w);
+  }
+
+  void FailAttempt(Window& w, absl::Status status) {
+    ctx_.invocation_errors->Add();
+    w.attempt_failed = true;
+    w.held.clear();
+    w.last_error = status;
+    if (w.call != nullptr) {
+      w.call->Cancel();  // No-op when it already ended.
+    }
+    const absl::Time now = ctx_.clock->Now();
+    if (retry_.ShouldRetry(w.attempt)) {
+      const absl::Duration delay = retry_.Delay(w.attempt);
+      w.retry_at = now + delay;
+      RUNNEL_LOG(WARNING) << "invocation failed; retrying" << Kv("partition", partition_)
+                          << Kv("window", w.id) << Kv("attempt", w.attempt)
+                          << Kv("records", w.records.size()) << Kv("retry_in", delay)
+                          << Kv("status", status.ToString());
+    } else if (ctx_.dead_letter != nullptr) {
+      DeadLetter(w);
+    } else {
+      w.retry_at = now + ctx_.options.invoke_retry.max_backoff;
+      RUNNEL_LOG(ERROR) << "invocation failed and there is no dead-letter stream; retrying"
+                        << Kv("partition", partition_) << Kv("window", w.id)
+                        << Kv("attempt", w.attempt) << Kv("status", status.ToString());
+    }
+  }
+
+  void DeadLetter(Window& w) {
+    RUNNEL_LOG(ERROR) << "dead-lettering a window's records" << Kv("partition", partition_)
+                      << Kv("window", w.id) << Kv("attempts", w.attempt)
+                      << Kv("records", w.records.size())
+                      << Kv("status", w.last_error.ToString());
+    w.attempt_failed = false;
+    w.call_ok = true;
+    if (!w.input_closed) {
+      windower_.Close(w.id);
+      w.input_closed = true;
+    }
+    const std::string error = w.last_error.ToString();
+    for (const InputRecord& r : w.records) {
+      liiklus::PublishRequest request;
+      request.set_key(r.key);
+      liiklus::LiiklusEvent& event = *request.mutable_liiklusevent();
+      event = r.event;
+      auto& ext = *event.mutable_extensions();
+      ext["runnelerror"] = error;
+      ext["runnelattempts"] = absl::StrCat(w.attempt);
+      ext["runnelstream"] = ctx_.options.inputs[r.input].stream;
+      ext["runnelpartition"] = absl::StrCat(r.partition);
+      ext["runneloffset"] = absl::StrCat(r.offset);
+      ext["runnelprocessor"] = ctx_.options.name;
+      ++w.pending_publishes;
+      ctx_.dead_lettered->Add();
+      ctx_.dead_letter->Publish(std::move(request), Published(w.id));
+    }
+    ReleaseInOrder();
+    MaybeComplete(w);
+  }
+
+  // Outputs keep window order: a window's outputs go out directly only once every earlier
+  // window's function completed; before that they are held.
+  void ReleaseInOrder() {
+    for (auto& [id, w] : windows_) {
+      if (!w.released) {
+        w.released = true;
+        std::vector<streaming::OutputFrame> held;
+        held.swap(w.held);
+        for (auto& frame : held) {
+          PublishOutput(w, std::move(frame));
+        }
+      }
+      if (!w.call_ok) {
+        break;
+      }
+    }
+  }
+
+  Publisher::Done Published(WindowId id) {
+    return [this, id](absl::Status status) {
+      Post([this, id, status = std::move(status)] {
+        auto it = windows_.find(id);
+        if (it == windows_.end()) {
+          return;
+        }
+        --it->second.pending_publishes;
+        if (status.ok()) {
+          MaybeComplete(it->second);
+        }
+      });
+    };
+  }
+
+  void PublishOutput(Window& w, streaming::OutputFrame frame) {
+    const int index = frame.resultindex();
+    liiklus::PublishRequest request;
+    liiklus::LiiklusEvent& event = *request.mutable_liiklusevent();
+    event.set_id(NewEventId());
+    event.set_type("riff-event");
+    event.set_source(ctx_.options.name);
+    event.set_time(absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()));
+    event.set_data_content_type(frame.contenttype());
+    event.set_data(std::move(*frame.mutable_payload()));
+    for (auto& [name, value] : *frame.mutable_headers()) {
+      // A "key" header partitions the output; it is the record key, not an extension.
+      if (absl::AsciiStrToLower(name) == "key") {
+        request.set_key(value);
+      } else {
+        (*event.mutable_extensions())[name] = value;
+      }
+    }
+    ++w.pending_publishes;
+    ctx_.records_out[index]->Add();
+    ctx_.publishers[index]->Publish(std::move(request), Published(w.id));
+  }
+
+  // A window is complete when its function completed, its input is closed, its outputs were
+  // released and every one of them is durable. Only then do its records count as processed.
+  void MaybeComplete(Window& w) {
+    if (!w.call_ok || !w.input_closed || !w.released || w.pending_publishes > 0) {
+      return;
+    }
+    for (const InputRecord& r : w.records) {
+      tracker_.Complete({.input = r.input, .partition = r.partition}, r.offset);
+    }
+    ctx_.windows_completed->Add();
+    windows_.erase(w.id);
+    for (const AckPosition& ack : tracker_.TakeAcks()) {
+      ctx_.acks->Add();
+      ctx_.ackers[ack.key.input]->Ack(ack.key.partition, ack.offset);
+    }
+  }
+
+  ProcessorContext& ctx_;
+  const uint32_t partition_;
+
+  // Lane thread.
+  Windower windower_;
+  AckTracker tracker_;
+  RetryPolicy retry_;
+  std::map<WindowId, Window> windows_;
+  std::atomic<size_t> unacked_{0};
+
+  // Mailbox.
+  absl::Mutex mu_;
+  std::deque<InputRecord> records_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool drained_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_flag_ ABSL_GUARDED_BY(mu_) = false;
+  int live_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::jthread thread_;  // Last: starts after, and stops before, everything above.
+};
+
+Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& metrics,
+                     std::unique_ptr<FunctionTransport> transport)
+    : options_(std::move(options)),
+      clock_(clock),
+      metrics_(metrics),
+      context_(std::make_unique<ProcessorContext>()) {
+  ProcessorContext& c = *context_;
+  c.options = options_;
+  c.clock = &clock_;
+  c.transport = transport != nullptr ? std::move(transport)
+                                     : NewGrpcFunctionTransport(options_.function_address);
+  for (size_t i = 0; i < options_.inputs.size(); ++i) {
+    const StreamBinding& in = options_.inputs[i];
+    c.ackers.push_back(
+        std::make_unique<Acker>(c.Channel(in.gateway), in.stream, options_.group));
+    c.records_in.push_back(&metrics.GetCounter("runnel_processor_records_in_total",
+                                               "Records read from an input stream.",
+                                               {{"stream", in.stream}, {"input", in.alias}}));
+    c.start_frame.add_inputnames(in.alias);
+  }
+  for (const StreamBinding& out : options_.outputs) {
+    c.records_out.push_back(&metrics.GetCounter("runnel_processor_records_out_total",
+                                                "Records published to an output stream.",
+                                                {{"stream", out.stream}, {"output", out.alias}}));
+    c.start_frame.add_outputnames(out.alias);
+  }
+  c.duplicates = &metrics.GetCounter("runnel_processor_duplicates_total",
+                                     "Redelivered input records dropped (already windowed).");
+  c.windows_completed = &metrics.GetCounter("runnel_processor_windows_total",
+                                            "Windows completed and acknowledged.");
+  c.invocations = &metrics.GetCounter("runnel_processor_invocations_total",
+                                      "Function invocations started (retries included).");
+  c.invocation_errors = &metrics.GetCounter("runnel_processor_invocation_errors_total",
+                                            "Function invocations that failed.");
+  c.retries = &metrics.GetCounter("runnel_processor_retries_total",
+                                  "Function invocations retried after a failure.");
+  c.dead_lettered = &metrics.GetCounter("runnel_processor_dead_lettered_total",
+                                        "Input records sent to the dead-letter stream.");
+  c.acks = &metrics.GetCounter("runnel_processor_acks_total", "Input positions acknowledged.");
+  c.invocation_seconds = &metrics.GetHistogram(
+      "runnel_processor_invocation_seconds", "Time from an invocation's start to its end.");
+  metrics.AddCollector([this](std::string* out) {
+    size_t unacked = 0;
+    {
+      absl::MutexLock lock(&lanes_mu_);
+      for (auto& [p, lane] : lanes_) unacked += lane->unacked();
+    }
+    absl::StrAppend(out,
+                    "# HELP runnel_processor_unacked_records Records read but not yet "
+                    "acknowledged (windows in progress).\n"
+                    "# TYPE runnel_processor_unacked_records gauge\n"
+                    "runnel_processor_unacked_records ",
+                    unacked, "\n");
+  });
+}
+
+Processor::~Processor() { Shutdown(); }
+
+void Processor::Start() {
+  startup_ = std::jthread([this](std::stop_token stop) { Startup(stop); });
+}
+
+bool Processor::Ready(std::string* detail) const {
+  absl::MutexLock lock(&mu_);
+  *detail = state_;
+  return ready_;
+}
+
+void Processor::Startup(std::stop_token stop) {
+  ProcessorContext& c = *context_;
+  auto set_state = [this](std::string s) {
+    absl::MutexLock lock(&mu_);
+    state_ = std::move(s);
+  };
+  Backoff backoff(options_.connect_retry);
+  // Output content types: given by the bindings, or the gateway's stream definitions.
+  for (const StreamBinding& out : options_.outputs) {
+    std::string content_type = out.content_type;
+    while (content_type.empty()) {
+      absl::StatusOr<std::string> looked_up = LookUpContentType(c.Channel(out.gateway), out.stream);
+      if (looked_up.ok()) {
+        content_type = *looked_up;
+        break;
+      }
+      const absl::Duration delay = backoff.NextDelay();
+      set_state(absl::StrCat("waiting for output stream '", out.stream, "' on ", out.gateway,
+                             ": ", looked_up.status().message()));
+      RUNNEL_LOG(WARNING) << "cannot look up an output stream; retrying"
+                          << Kv("stream", out.stream) << Kv("gateway", out.gateway)
+                          << Kv("status", looked_up.status().ToString()) << Kv("retry_in", delay);
+      if (!SleepUnlessStopped(stop, delay)) return;
+    }
+    backoff.Reset();
+    c.start_frame.add_expectedcontenttypes(content_type);
+  }
+  // The function: wait until it accepts connections, without crashing in a loop meanwhile.
+  while (!c.transport->WaitReady(absl::Now() + absl::Seconds(1))) {
+    const absl::Duration delay = backoff.NextDelay();
+    set_state(absl::StrCat("waiting for the function at ", options_.function_address));
+    RUNNEL_LOG(WARNING) << "function not reachable; retrying"
+                        << Kv("function", options_.function_address) << Kv("retry_in", delay);
+    if (!SleepUnlessStopped(stop, delay)) return;
+  }
+  for (size_t i = 0; i < options_.outputs.size(); ++i) {
+    const StreamBinding& out = options_.outputs[i];
+    c.publishers.push_back(std::make_unique<Publisher>(
+        c.Channel(out.gateway),
+        PublisherOptions{.topic = out.stream,
+                         .batch_records = options_.publish_batch_records,
+                         .inflight_batches = options_.publish_inflight_batches,
+                         .retry = options_.connect_retry}));
+  }
+  if (options_.dead_letter) {
+    c.dead_letter = std::make_unique<Publisher>(
+        c.Channel(options_.dead_letter->gateway),
+        PublisherOptions{.topic = options_.dead_letter->stream,
+                         .batch_records = options_.publish_batch_records,
+                         .inflight_batches = options_.publish_inflight_batches,
+                         .retry = options_.connect_retry});
+  }
+  if (stop.stop_requested()) return;
+  for (size_t i = 0; i < options_.inputs.size(); ++i) {
+    const StreamBinding& in = options_.inputs[i];
+    auto reader = std::make_unique<InputReader>(
+        c.Channel(in.gateway),
+        InputReaderOptions{.input = static_cast<int>(i),
+                           .topic = in.stream,
+                           .group = options_.group,
+                           .start_latest = in.start_latest,
+                           .max_records = options_.receive_batch_records,
+                           .retry = options_.connect_retry},
+        [this](InputRecord r) { return LaneFor(r.partition).Push(std::move(r)); },
+        [this, stream = in.stream](absl::Status s) {
+          if (!s.ok()) {
+            absl::MutexLock lock(&mu_);
+            state_ = std::string(s.message());
+          }
+        });
+    reader->Start();
+    readers_.push_back(std::move(reader));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    ready_ = true;
+    state_ = "ok";
+  }
+  RUNNEL_LOG(INFO) << "runnel-processor running" << Kv("name", options_.name)
+                   << Kv("function", options_.function_address)
+                   << Kv("inputs", options_.inputs.size())
+                   << Kv("outputs", options_.outputs.size())
+                   << Kv("window", FormatWindowSpec(options_.window));
+  // Housekeeping until shutdown: resend acks that failed (e.g. while a gateway restarted).
+  while (SleepUnlessStopped(stop, absl::Seconds(1))) {
+    for (auto& acker : c.ackers) acker->RetryFailed();
+  }
+}
+
+Lane& Processor::LaneFor(uint32_t partition) {
+  absl::MutexLock lock(&lanes_mu_);
+  std::unique_ptr<Lane>& lane = lanes_[partition];
+  if (lane == nullptr) {
+    lane = std::make_unique<Lane>(*context_, partition);
+  }
+  return *lane;
+}
+
+void Processor::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    ready_ = false;
+    state_ = "shutting down";
+  }
+  // 1. Stop taking input: lanes refuse records (unblocking readers), then readers end.
+  std::vector<Lane*> lanes;
+  {
+    absl::MutexLock lock(&lanes_mu_);
+    for (auto& [p, lane] : lanes_) lanes.push_back(lane.get());
+  }
+  for (Lane* lane : lanes) lane->Drain();
+  if (startup_.joinable()) {
+    startup_.request_stop();
+    startup_.join();
+  }
+  for (auto& reader : readers_) reader->Stop();
+  // A reader may have created a lane after the snapshot above.
+  {
+    absl::MutexLock lock(&lanes_mu_);
+    lanes.clear();
+    for (auto& [p, lane] : lanes_) {
+      lane->Drain();
+      lanes.push_back(lane.get());
+    }
+  }
+  // 2. Let open windows finish, bounded by the grace period; what does not finish is replayed.
+  const absl::Time deadline = absl::Now() + options_.shutdown_grace;
+  bool drained = true;
+  for (Lane* lane : lanes) drained = lane->WaitDrained(deadline) && drained;
+  if (!drained) {
+    RUNNEL_LOG(WARNING) << "shutdown grace period over; unfinished windows are abandoned and "
+                           "will be replayed";
+  }
+  // 3. Stop lanes (cancelling calls), then publishers (their callbacks post into stopped lanes),
+  // then let the last acks land.
+  for (Lane* lane : lanes) lane->Stop();
+  for (auto& p : context_->publishers) p->Stop();
+  if (context_->dead_letter) context_->dead_letter->Stop();
+  for (auto& a : context_->ackers) a->WaitIdle(absl::Seconds(5));
+  {
+    absl::MutexLock lock(&lanes_mu_);
+    lanes_.clear();
+  }
+  readers_.clear();
+}
+
+}  // namespace runnel::sidecar

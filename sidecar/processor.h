@@ -1,0 +1,73 @@
+#pragma once
+// The processor: reads its inputs as a consumer group, windows them, invokes the function once
+// per window, publishes what the function emits and acknowledges inputs once their results are
+// durable (at-least-once).
+//
+// Shape (docs/sidecar.md has the picture):
+//   InputReader (per input; a thread per assigned partition)
+//     -> Lane (per partition number, one worker thread; bounded record queue = backpressure)
+//          Windower + AckTracker + RetryPolicy (pure), one FunctionCall per window
+//     -> Publisher (per output stream; PublishBatches, pipelined)   -> Acker (per input)
+// Partition p of every input goes to lane p, so co-partitioned inputs meet in one invocation and
+// per-key state in a window is correct; lanes run concurrently, order is kept within a lane.
+//
+// Threading: each Lane's state is owned by its worker thread; everything else reaches it by
+// posting a task (FunctionCall callbacks from gRPC reactions, publish acknowledgements from
+// Publisher threads). Nothing here blocks a gRPC reaction thread.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "sidecar/function_transport.h"
+#include "sidecar/gateway_client.h"
+#include "sidecar/options.h"
+
+namespace runnel::sidecar {
+
+class Lane;
+struct ProcessorContext;
+
+// Thread-safe.
+class Processor {
+ public:
+  // `transport` null: riff-rpc over gRPC to options.function_address.
+  Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& metrics,
+            std::unique_ptr<FunctionTransport> transport = nullptr);
+  ~Processor();  // Shutdown().
+
+  // Connects in the background: resolves output content types, waits for the function (both
+  // retried with back-off and logged, never fatal), then starts reading. Returns at once.
+  void Start();
+  // Stops taking input, lets open windows finish (up to options.shutdown_grace), acknowledges
+  // what completed, abandons the rest (it is replayed after a restart). Idempotent.
+  void Shutdown();
+
+  // True once reading; `detail` says what it waits for otherwise.
+  bool Ready(std::string* detail) const;
+
+ private:
+  void Startup(std::stop_token stop);
+  Lane& LaneFor(uint32_t partition);
+
+  ProcessorOptions options_;
+  Clock& clock_;
+  MetricsRegistry& metrics_;
+  std::unique_ptr<ProcessorContext> context_;  // Publishers, ackers, metrics, transport.
+  mutable absl::Mutex mu_;
+  std::string state_ ABSL_GUARDED_BY(mu_) = "not started";
+  bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex lanes_mu_;
+  std::map<uint32_t, std::unique_ptr<Lane>> lanes_ ABSL_GUARDED_BY(lanes_mu_);
+  std::vector<std::unique_ptr<InputReader>> readers_;  // Written by the startup thread only.
+  std::jthread startup_;
+};
+
+}  // namespace runnel::sidecar
