@@ -87,14 +87,14 @@ class PublishBatchesReactor final
       partition = static_cast<Partition>(request_.partition_plus_one() - 1);
     }
     Slot* slot;
-    bool read_more;
     {
       absl::MutexLock lock(&mu_);
       slots_.emplace_back();
       slot = &slots_.back();
       ++in_flight_;
-      read_more = slots_.size() < kMaxBatchesInFlight;
-      reading_ = read_more;
+      // reading_ stays true until this batch has been handed to the store: were it cleared here
+      // with the window full, a Pump() on another thread could start the next read, and that
+      // batch could reach the store first and land before this one.
     }
     if (!status.ok()) {
       Complete(slot, status);
@@ -118,7 +118,17 @@ class PublishBatchesReactor final
                           Complete(slot, std::move(reply));
                         });
     }
-    if (read_more) StartRead(&request_);
+    bool read_more;
+    {
+      absl::MutexLock lock(&mu_);
+      read_more = !finished_ && !failure_ && !draining_ && slots_.size() < kMaxBatchesInFlight;
+      reading_ = read_more;
+    }
+    if (read_more) {
+      StartRead(&request_);
+    } else {
+      Pump();  // A completion that came while reading_ was set may have left work undone.
+    }
   }
 
   void OnWriteDone(bool ok) override {

@@ -103,7 +103,9 @@ absl::StatusOr<std::string> ChildProcess::WaitForLogLine(const std::string& need
 }
 
 bool ChildProcess::Running() {
-  if (exit_code_) return false;
+  // A moved-from object has no process: never waitpid(-1)/kill(-1) on its behalf, which would
+  // reap or signal every process we may signal.
+  if (pid_ <= 0 || exit_code_) return false;
   int status;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
@@ -125,6 +127,7 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
 }
 
 absl::StatusOr<int> ChildProcess::Stop(int signal, absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("no process to stop (moved from)");
   if (Running()) ::kill(pid_, signal);
   return Wait(timeout);
 }
