@@ -45,14 +45,28 @@ absl::Status WriteSmallFile(const std::string& path, absl::string_view contents)
   return WriteFileAtomically(path, contents);
 }
 
-bool PortAccepts(int port) {
+// Connects to loopback `port`; with a non-empty `http_path`, also requires an HTTP 200 answer to
+// GET `http_path` within a second (the control plane's loop is the only caller and may block).
+bool PortReady(int port, const std::string& http_path) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
+  timeval timeout{.tv_sec = 1, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (ok && !http_path.empty()) {
+    const std::string request =
+        absl::StrCat("GET ", http_path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    char buf[64] = {};
+    ok = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+             static_cast<ssize_t>(request.size()) &&
+         ::recv(fd, buf, sizeof buf - 1, 0) > 12 &&
+         absl::StartsWith(absl::string_view(buf).substr(8), " 200");
+  }
   ::close(fd);
   return ok;
 }
@@ -285,7 +299,7 @@ class ControlPlane {
       return log.ok() && static_cast<int64_t>(log->size()) > p.log_offset &&
              absl::StrContains(absl::string_view(*log).substr(p.log_offset), p.spec.ready_log_line);
     }
-    if (p.spec.ready_port > 0) return PortAccepts(p.spec.ready_port);
+    if (p.spec.ready_port > 0) return PortReady(p.spec.ready_port, p.spec.ready_http_path);
     return true;
   }
 
@@ -532,8 +546,8 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
         out.push_back(std::move(fn));
       }
       ProcessSpec sidecar{.name = absl::StrCat("processor/", name, "/processor-", i)};
-      sidecar.argv = {processor_bin.empty() ? "runnel-processor" : processor_bin, "--http-port",
-                      std::to_string(ports.processor_http_port)};
+      sidecar.argv = {processor_bin.empty() ? "runnel-processor" : processor_bin, "--http-host",
+                      "127.0.0.1", "--http-port", std::to_string(ports.processor_http_port)};
       if (!p.window.empty()) sidecar.argv.insert(sidecar.argv.end(), {"--window", p.window});
       sidecar.env = {{"FUNCTION", function_address},
                      {"GROUP", name},
@@ -543,6 +557,7 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
                      {"CNB_BINDINGS", paths.bindings_dir(name)}};
       sidecar.log_path = paths.log_file(sidecar.name);
       sidecar.ready_port = ports.processor_http_port;
+      sidecar.ready_http_path = "/readyz";
       sidecar.after = std::move(after);
       if (processor_bin.empty()) {
         sidecar.blocked = "runnel-processor not found (build it, or set RUNNEL_PROCESSOR_BIN)";

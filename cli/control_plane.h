@@ -31,9 +31,11 @@ struct ProcessSpec {
   std::vector<std::pair<std::string, std::string>> env;  // added to the control plane's own
   std::string log_path;
   // Ready once the log written since the start contains `ready_log_line`, or else once loopback
-  // `ready_port` accepts connections; with neither, Ready as soon as it runs.
+  // `ready_port` accepts connections (and answers 200 to GET `ready_http_path` if set); with
+  // neither, Ready as soon as it runs.
   std::string ready_log_line;
   int ready_port = 0;
+  std::string ready_http_path;
   // Processes that must be Ready before this one starts.
   std::vector<std::string> after;
   // Why it cannot start at all ("" if it can), e.g. a binary that is not built.

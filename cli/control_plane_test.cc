@@ -52,7 +52,8 @@ TEST(DesiredProcesses, ProcessorGetsRiffEnvironmentAndStartsAfterFunctionAndGate
   EXPECT_EQ(EnvOf(fn, "GRPC_PORT"), "9001");
   EXPECT_EQ(fn.ready_port, 9001);
   EXPECT_EQ(sidecar.name, "processor/sq/processor-0");
-  EXPECT_EQ(sidecar.argv, (std::vector<std::string>{"/bin/runnel-processor", "--http-port", "9003",
+  EXPECT_EQ(sidecar.argv, (std::vector<std::string>{"/bin/runnel-processor", "--http-host",
+                                                    "127.0.0.1", "--http-port", "9003",
                                                     "--window", "tumbling:1s"}));
   EXPECT_EQ(EnvOf(sidecar, "FUNCTION"), "127.0.0.1:9001");
   EXPECT_EQ(EnvOf(sidecar, "GROUP"), "sq");
@@ -61,6 +62,7 @@ TEST(DesiredProcesses, ProcessorGetsRiffEnvironmentAndStartsAfterFunctionAndGate
   EXPECT_EQ(EnvOf(sidecar, "INPUT_START_OFFSETS"), "earliest");
   EXPECT_EQ(EnvOf(sidecar, "CNB_BINDINGS"), "/h/processors/sq/bindings");
   EXPECT_EQ(sidecar.after, (std::vector<std::string>{"gateway/g", "processor/sq/function-0"}));
+  EXPECT_EQ(sidecar.ready_http_path, "/readyz");
   EXPECT_TRUE(sidecar.blocked.empty());
 }
 
