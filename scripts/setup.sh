@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librdkafka-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openjdk-17-jre-headless maven nodejs npm curl python3
+  openjdk-17-jre-headless maven nodejs npm curl python3 golang-go
 )
 
 missing=()
@@ -18,8 +18,8 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# Node, Java and Maven may come from elsewhere on a machine (a JDK or Node outside apt): count a
-# working command as present rather than pulling a second copy through apt.
+# Node, Java, Maven and Go may come from elsewhere on a machine (a JDK, Node or Go outside apt):
+# count a working command as present rather than pulling a second copy through apt.
 filtered=()
 for p in "${missing[@]}"; do
   case "$p" in
@@ -27,6 +27,7 @@ for p in "${missing[@]}"; do
     npm) command -v npm >/dev/null 2>&1 || filtered+=("$p") ;;
     openjdk-17-jre-headless) command -v java >/dev/null 2>&1 || filtered+=("$p") ;;
     maven) command -v mvn >/dev/null 2>&1 || filtered+=("$p") ;;
+    golang-go) command -v go >/dev/null 2>&1 || filtered+=("$p") ;;
     *) filtered+=("$p") ;;
   esac
 done
