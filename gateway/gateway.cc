@@ -54,7 +54,7 @@ void Session::OnChange(const AssignmentChange& change) {
       owned_.erase(p);
       auto it = receivers_.find(p);
       if (it != receivers_.end()) {
-        it->second->Revoke();
+        it->second->Revoke(absl::OkStatus());
         receivers_.erase(it);
       }
     }
@@ -68,7 +68,7 @@ void Session::OnChange(const AssignmentChange& change) {
   }
 }
 
-void Session::Close() {
+void Session::Close(const absl::Status& why) {
   {
     absl::MutexLock lock(&mu_);
     listener_ = nullptr;
@@ -77,7 +77,7 @@ void Session::Close() {
   membership_.reset();
   absl::MutexLock lock(&mu_);
   for (auto& [p, receiver] : receivers_) {
-    receiver->Revoke();
+    receiver->Revoke(why);
   }
   receivers_.clear();
   owned_.clear();
@@ -97,7 +97,7 @@ Gateway::~Gateway() {
     sessions.swap(sessions_);
   }
   for (auto& [id, s] : sessions) {
-    s->Close();
+    s->Close(absl::UnavailableError("gateway is shutting down"));
   }
 }
 
@@ -270,7 +270,14 @@ void Gateway::EndSession(const std::shared_ptr<Session>& session) {
     absl::MutexLock lock(&mu_);
     sessions_.erase(session->id());
   }
-  session->Close();
+  bool draining;
+  {
+    absl::MutexLock lock(&calls_mu_);
+    draining = draining_;
+  }
+  // A session that ends because the gateway drains ends its receives the same way the drain
+  // does, whichever reaches them first.
+  session->Close(draining ? absl::UnavailableError("gateway is shutting down") : absl::OkStatus());
 }
 
 void Gateway::NoteGroup(absl::string_view topic, absl::string_view group_name) {

@@ -49,9 +49,10 @@ class SessionListener {
 class SessionReceiver {
  public:
   virtual ~SessionReceiver() = default;
-  // Ends the receive stream normally. Runs with the session's lock held: must not block or
-  // call into the session.
-  virtual void Revoke() = 0;
+  // Ends the receive stream: OK when its partition moved to another member or its session
+  // ended, UNAVAILABLE when the gateway shuts down. Runs with the session's lock held: must not
+  // block or call into the session.
+  virtual void Revoke(const absl::Status& why) = 0;
 };
 
 // A long-lived call (a stream) that shutdown asks to end.
@@ -90,8 +91,9 @@ class Session {
       : id_(std::move(id)), topic_(std::move(topic)), group_(std::move(group)), reset_(reset) {}
 
   void OnChange(const AssignmentChange& change);
-  // Revokes every receiver and stops listening. After it returns no listener call runs.
-  void Close();
+  // Revokes every receiver with `why` and stops listening. After it returns no listener call
+  // runs.
+  void Close(const absl::Status& why);
 
   const std::string id_;
   const std::string topic_;

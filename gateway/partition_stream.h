@@ -70,7 +70,7 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
   }
 
   // SessionReceiver
-  void Revoke() override { FinishWith(grpc::Status::OK); }
+  void Revoke(const absl::Status& why) override { FinishWith(ToGrpcStatus(why)); }
   // DrainableCall
   void Drain() override {
     FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));

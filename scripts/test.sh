@@ -27,10 +27,11 @@ cleanup() { :; }
 if [ -x scripts/kafka.sh ]; then
   # A real single-node KRaft broker on loopback for the tests labelled "kafka". It must start:
   # Kafka tests fail rather than skip when it does not.
-  scripts/kafka.sh start
+  "$root/scripts/kafka.sh" start
   export RUNNEL_KAFKA_BROKERS
-  RUNNEL_KAFKA_BROKERS=$(scripts/kafka.sh address)
-  cleanup() { scripts/kafka.sh stop || true; }
+  RUNNEL_KAFKA_BROKERS=$("$root/scripts/kafka.sh" address)
+  # Absolute path: the trap runs after the cd into the build directory below.
+  cleanup() { "$root/scripts/kafka.sh" stop || true; }
 fi
 trap cleanup EXIT
 
