@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librdkafka-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openjdk-17-jre-headless maven nodejs npm curl python3 golang-go
+  openjdk-17-jre-headless maven nodejs npm curl python3
 )
 
 missing=()
@@ -27,7 +27,6 @@ for p in "${missing[@]}"; do
     npm) command -v npm >/dev/null 2>&1 || filtered+=("$p") ;;
     openjdk-17-jre-headless) command -v java >/dev/null 2>&1 || filtered+=("$p") ;;
     maven) command -v mvn >/dev/null 2>&1 || filtered+=("$p") ;;
-    golang-go) command -v go >/dev/null 2>&1 || filtered+=("$p") ;;
     *) filtered+=("$p") ;;
   esac
 done

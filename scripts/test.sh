@@ -18,10 +18,6 @@ ninja -C "$build_dir" -j "$jobs"
 if [ -f tests/interop/package.json ]; then
   (cd tests/interop && npm ci --no-audit --no-fund --silent 2>/dev/null || npm install --no-audit --no-fund --silent)
 fi
-# Go modules for the liiklus interop test (riff's Go liiklus client and its dependencies).
-if [ -f tests/interop-liiklus/go.mod ] && command -v go >/dev/null 2>&1; then
-  (cd tests/interop-liiklus && go mod download)
-fi
 
 cleanup() { :; }
 if [ -x scripts/kafka.sh ]; then

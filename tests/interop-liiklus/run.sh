@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# liiklus interop test driver: builds the Go check program (riff's stream-client-go, liiklus's
-# generated Go code), starts runnel-gateway on the file log on free loopback ports, runs the
-# check against it, then stops the gateway with SIGTERM and expects a clean exit. Every wait is
-# bounded. Usage: run.sh <runnel-gateway binary> <work dir>
+# liiklus interop test driver: starts runnel-gateway on the file log on free loopback ports, runs
+# the Node liiklus client (liiklus_client.js) against it, then stops the gateway with SIGTERM and
+# expects a clean exit. Every wait is bounded.
+# Usage: run.sh <runnel-gateway binary> <work dir> <LiiklusService.proto>
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 gateway=$1
 work=$2
+proto=$3
 rm -rf "$work"
 mkdir -p "$work"
-
-# Modules come from the Go module cache (scripts/test.sh pre-downloads them) or the proxy.
-(cd "$here" && timeout 300 go build -o "$work/liiklus-interop" .)
 
 "$gateway" --host 127.0.0.1 --port 0 --http-host 127.0.0.1 --http-port 0 --store file \
   --data-dir "$work/data" >"$work/gateway.log" 2>&1 &
@@ -38,8 +36,8 @@ grpc_port=$(sed -n 's/.*grpc_port=\([0-9]*\).*/\1/p' <<<"$serving")
 http_port=$(sed -n 's/.*http_port=\([0-9]*\).*/\1/p' <<<"$serving")
 
 status=0
-timeout 120 "$work/liiklus-interop" -gateway "127.0.0.1:$grpc_port" -http "127.0.0.1:$http_port" \
-  -events 50 -timeout 90s || status=$?
+timeout 120 node "$here/liiklus_client.js" "$proto" "127.0.0.1:$grpc_port" "127.0.0.1:$http_port" \
+  50 || status=$?
 if [ "$status" != 0 ]; then
   echo "liiklus interop check failed (exit $status); gateway log:" >&2
   tail -50 "$work/gateway.log" >&2
