@@ -1044,6 +1044,8 @@ class Cli {
     if (!replicas.ok()) return FromStatus(replicas.status());
     if (!timeout.ok()) return FromStatus(timeout.status());
     p.replicas = *replicas;
+    std::error_code cwd_error;
+    p.working_dir = std::filesystem::current_path(cwd_error).string();
 
     absl::StatusOr<State> loaded = store_.Load();
     if (!loaded.ok()) return FromStatus(loaded.status());

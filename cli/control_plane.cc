@@ -340,6 +340,7 @@ class ControlPlane {
     for (const std::string& s : p.spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
     argv.push_back(nullptr);
     int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    const char* working_dir = p.spec.working_dir.empty() ? nullptr : p.spec.working_dir.c_str();
 
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -352,6 +353,12 @@ class ControlPlane {
       if (null_fd >= 0) ::dup2(null_fd, 0);
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
+      if (working_dir != nullptr && ::chdir(working_dir) != 0) {
+        const char msg[] = "runnel: cannot enter the processor's working directory\n";
+        if (::write(2, msg, sizeof msg - 1) < 0) {
+        }
+        ::_exit(126);
+      }
       ::execve(argv[0], argv.data(), envp.data());
       const char msg[] = "runnel: exec failed\n";
       if (::write(2, msg, sizeof msg - 1) < 0) {
@@ -478,7 +485,7 @@ class ControlPlane {
 }  // namespace
 
 std::string ProcessSpec::Fingerprint() const {
-  std::string out = absl::StrJoin(argv, "\x1f");
+  std::string out = absl::StrCat(working_dir, "\x1d", absl::StrJoin(argv, "\x1f"));
   for (const auto& [k, v] : env) absl::StrAppend(&out, "\x1e", k, "=", v);
   return out;
 }
@@ -540,6 +547,7 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
                   {"HTTP_PORT", std::to_string(ports.function_http_port)}};
         for (const auto& [k, v] : p.env) fn.env.emplace_back(k, v);
         fn.log_path = paths.log_file(fn.name);
+        fn.working_dir = p.working_dir;
         fn.ready_port = ports.function_grpc_port;
         function_address = absl::StrCat("127.0.0.1:", ports.function_grpc_port);
         after.push_back(fn.name);

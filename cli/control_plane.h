@@ -30,6 +30,7 @@ struct ProcessSpec {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;  // added to the control plane's own
   std::string log_path;
+  std::string working_dir;  // "" = the control plane's
   // Ready once the log written since the start contains `ready_log_line`, or else once loopback
   // `ready_port` accepts connections (and answers 200 to GET `ready_http_path` if set); with
   // neither, Ready as soon as it runs.

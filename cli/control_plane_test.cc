@@ -16,6 +16,7 @@ State Pipeline() {
                   .output_content_type = "application/json", .replicas = 1};
   p.inputs = {{.alias = "in", .stream = "numbers", .start_offset = "earliest"}};
   p.outputs = {{.alias = "out", .stream = "squares"}};
+  p.working_dir = "/work";
   p.ports = {{.function_grpc_port = 9001, .function_http_port = 9002, .processor_http_port = 9003}};
   s.processors["sq"] = p;
   return s;
@@ -51,6 +52,7 @@ TEST(DesiredProcesses, ProcessorGetsRiffEnvironmentAndStartsAfterFunctionAndGate
   EXPECT_EQ(fn.argv, (std::vector<std::string>{"/bin/sh", "-c", "./square"}));
   EXPECT_EQ(EnvOf(fn, "GRPC_PORT"), "9001");
   EXPECT_EQ(fn.ready_port, 9001);
+  EXPECT_EQ(fn.working_dir, "/work");
   EXPECT_EQ(sidecar.name, "processor/sq/processor-0");
   EXPECT_EQ(sidecar.argv, (std::vector<std::string>{"/bin/runnel-processor", "--http-host",
                                                     "127.0.0.1", "--http-port", "9003",

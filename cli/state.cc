@@ -79,6 +79,7 @@ std::string SerializeState(const State& state) {
                              {"input_content_type", p.input_content_type},
                              {"output_content_type", p.output_content_type},
                              {"env", p.env},
+                             {"working_dir", p.working_dir},
                              {"replicas", p.replicas},
                              {"ports", ports},
                              {"created_unix_ms", p.created_unix_ms}};
@@ -122,6 +123,7 @@ absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view origi
       Field(p, "input_content_type", spec.input_content_type);
       Field(p, "output_content_type", spec.output_content_type);
       Field(p, "env", spec.env);
+      Field(p, "working_dir", spec.working_dir);
       Field(p, "replicas", spec.replicas);
       Field(p, "created_unix_ms", spec.created_unix_ms);
       const json inputs = p.value("inputs", json::array());

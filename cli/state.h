@@ -58,6 +58,9 @@ struct ProcessorSpec {
   std::string input_content_type;   // what the function accepts ("" = anything)
   std::string output_content_type;  // what the function produces ("" = anything)
   std::map<std::string, std::string> env;
+  // Where `processor create` ran: the function command runs there, so relative paths in it keep
+  // their meaning whichever directory the control plane was started from.
+  std::string working_dir;
   int replicas = 1;
   std::vector<ReplicaPorts> ports;  // one per replica
   int64_t created_unix_ms = 0;

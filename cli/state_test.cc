@@ -18,6 +18,7 @@ State SampleState() {
   p.inputs = {{.alias = "in", .stream = "numbers", .start_offset = "earliest"}};
   p.outputs = {{.alias = "out", .stream = "numbers"}};
   p.env = {{"K", "V"}};
+  p.working_dir = "/somewhere";
   p.ports = {{1, 2, 3}, {4, 5, 6}};
   s.processors["sq"] = p;
   return s;
@@ -31,6 +32,7 @@ TEST(State, RoundTripsThroughJson) {
   EXPECT_EQ(back->processors.at("sq").ports[1].function_http_port, 5);
   EXPECT_EQ(back->processors.at("sq").inputs[0].start_offset, "earliest");
   EXPECT_EQ(back->streams.at("numbers").partitions, 3);
+  EXPECT_EQ(back->processors.at("sq").working_dir, "/somewhere");
 }
 
 TEST(State, MalformedFileIsDataLossNamingIt) {
