@@ -1,5 +1,7 @@
 // The whole data path through the CLI in local mode: numbers → square → squares, with the real
 // gateway, the real runnel-processor sidecar and the SDK's square example.
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
@@ -32,7 +34,14 @@ TEST_F(CliPipeline, NumbersAreSquaredThroughAProcessor) {
     got.push_back(std::stod(nlohmann::json::parse(line)["payload"].get<std::string>()));
   }
   EXPECT_EQ(got, (std::vector<double>{1, 4, 9, 16}));
-  CliResult status = Runnel({"processor", "status", "square"});
+  // The sidecar acknowledges its inputs once the results are stored, so the lag reaches 0 just
+  // after the results are visible: poll for it (bounded).
+  CliResult status;
+  for (int i = 0; i < 100; ++i) {
+    status = Runnel({"processor", "status", "square"});
+    if (absl::StrContains(status.output, "lag: 0")) break;
+    ::usleep(100'000);
+  }
   EXPECT_THAT(status.output, HasSubstr("# square: Ready"));
   EXPECT_THAT(status.output, HasSubstr("lag: 0"));
 }
