@@ -750,6 +750,15 @@ class Cli {
     });
     if (!saved.ok()) return FromStatus(saved);
     out() << "Created stream \"" << s.name << "\"\n";
+    // The control plane adopts it on its next pass (and re-creates it whenever the gateway
+    // restarts); wait for that so that `stream list` right after says Ready.
+    absl::StatusOr<ControlPlaneStatus> adopted =
+        WaitForStatus(absl::Seconds(10), [&](const ControlPlaneStatus& st) {
+          return st.streams.count(s.name) != 0;
+        });
+    if (adopted.ok() && !adopted->streams.at(s.name).empty()) {
+      return Fail(absl::StrCat("stream \"", s.name, "\": ", adopted->streams.at(s.name)));
+    }
     return {0, ""};
   }
 
