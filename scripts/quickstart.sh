@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The README's main job: installs what Runnel needs, builds it, and runs a small job on the
-# embedded file log: starts runnel-gateway, creates a stream, publishes a few records, reads them
-# back and prints them, then stops the gateway gracefully.
+# The README's main job: installs what Runnel needs, builds it, and runs a small pipeline in local
+# mode on the embedded file log, through the `runnel` CLI:
+#   numbers ──▶ processor "square" (runnel-processor + the C++ SDK's square function) ──▶ squares
+# It publishes a few numbers, prints the squares as they arrive, shows the processor's status and
+# stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,49 +11,24 @@ bash scripts/setup.sh
 build_dir=${RUNNEL_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
-ninja -C "$build_dir" runnel-gateway >/dev/null
+ninja -C "$build_dir" runnel runnel-gateway runnel-processor sdk_example_square >/dev/null
+build_dir=$(cd "$build_dir" && pwd)
 
-work=$(mktemp -d)
-gateway_pid=""
-cleanup() {
-  if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
-    kill -TERM "$gateway_pid"
-    wait "$gateway_pid" || true
-  fi
-  rm -rf "$work"
+# A private local control plane: its state, logs and file log live in a temporary RUNNEL_HOME.
+export RUNNEL_HOME
+RUNNEL_HOME=$(mktemp -d)
+runnel="$build_dir/cli/runnel"
+trap '"$runnel" down >/dev/null 2>&1 || true; rm -rf "$RUNNEL_HOME"' EXIT
+run() {
+  echo "\$ runnel $*"
+  "$runnel" "$@"
 }
-trap cleanup EXIT
 
-# Free loopback ports are picked by the gateway itself (port 0) and read back from its log.
-"$build_dir/gateway/runnel-gateway" --store file --data-dir "$work/data" \
-  --host 127.0.0.1 --port 0 --http-host 127.0.0.1 --http-port 0 2>"$work/gateway.log" &
-gateway_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "runnel-gateway serving" "$work/gateway.log" && break
-  kill -0 "$gateway_pid" 2>/dev/null || { cat "$work/gateway.log" >&2; exit 1; }
-  sleep 0.1
-done
-line=$(grep "runnel-gateway serving" "$work/gateway.log") || { cat "$work/gateway.log" >&2; exit 1; }
-http_port=$(sed -E 's/.*http_port=([0-9]+).*/\1/' <<<"$line")
-grpc_port=$(sed -E 's/.*grpc_port=([0-9]+).*/\1/' <<<"$line")
-api="http://127.0.0.1:$http_port"
-echo "runnel-gateway is up: gRPC (liiklus API) on 127.0.0.1:$grpc_port, HTTP on $api"
-echo "  data in $work/data (embedded durable file log)"
-
-echo
-echo "\$ POST /streams  {\"name\":\"greetings\",\"content_type\":\"text/plain\"}"
-curl -sS --fail-with-body -X POST "$api/streams" -H 'Content-Type: application/json' \
-  -d '{"name":"greetings","partitions":1,"content_type":"text/plain"}'
-for word in hello hola bonjour; do
-  echo "\$ POST /streams/greetings  '$word'"
-  curl -sS --fail-with-body -X POST "$api/streams/greetings" -H 'Content-Type: text/plain' -d "$word"
-done
-
-echo
-echo "\$ GET /streams/greetings/records?partition=0&offset=0"
-records=$(curl -sS --fail-with-body "$api/streams/greetings/records?partition=0&offset=0")
-python3 - "$records" <<'PY'
-import json, sys
-for r in json.loads(sys.argv[1])["records"]:
-    print(f'  offset {r["offset"]}: {r["data"]!r} ({r["content_type"]}, id {r["id"]})')
-PY
+run gateway create main
+run stream create numbers --gateway main --content-type application/json
+run stream create squares --gateway main --content-type application/json
+run processor create square --function-cmd "$build_dir/sdk/examples/square" \
+  --input numbers@earliest --output squares
+run publish numbers --payload 1 --payload 2 --payload 3 --payload 4
+run subscribe squares --from-beginning --max 4 --timeout 60s
+run processor status square

@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librdkafka-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openjdk-17-jre-headless maven nodejs npm curl python3
+  openjdk-17-jre-headless maven nodejs npm curl python3 python3-yaml
 )
 
 missing=()
