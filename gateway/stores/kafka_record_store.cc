@@ -799,7 +799,17 @@ absl::Status KafkaCore::Start() {
                                      {{"cleanup.policy", "compact"}});
   if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) return created;
   WaitForLeaders(kStreamsTopic, 1);
-  RUNNEL_ASSIGN_OR_RETURN(PartitionBounds bounds, Watermarks(kStreamsTopic, 0));
+  // A broker that has just created (or just started) the metadata topic can name a leader in
+  // its metadata before that leader serves offset requests ("Not leader for partition", or the
+  // partition still unknown): retry that, bounded, instead of failing the store's open.
+  absl::StatusOr<PartitionBounds> first_bounds = Watermarks(kStreamsTopic, 0);
+  for (int attempt = 0; attempt < 50 && (first_bounds.status().code() == absl::StatusCode::kUnavailable ||
+                                         first_bounds.status().code() == absl::StatusCode::kNotFound);
+       ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    first_bounds = Watermarks(kStreamsTopic, 0);
+  }
+  RUNNEL_ASSIGN_OR_RETURN(PartitionBounds bounds, std::move(first_bounds));
   {
     absl::MutexLock lock(&mu_);
     metadata_initial_end_ = bounds.end;
