@@ -519,7 +519,9 @@ class KafkaCore final : public std::enable_shared_from_this<KafkaCore>,
   // Applies a metadata record (from the tail or from our own write) to the cache.
   void ApplyMetadata(const std::string& name, std::optional<StreamSpec> spec, int64_t offset);
   absl::StatusOr<int32_t> TopicPartitionCount(const std::string& topic);
-  void WaitForLeaders(const std::string& topic, int32_t partitions);
+  // Waits until every partition of `topic` has a leader that answers offset queries, or
+  // `deadline` passes; returns the last error then.
+  absl::Status WaitUntilReadable(const std::string& topic, int32_t partitions, absl::Time deadline);
   absl::StatusOr<PartitionBounds> Watermarks(const std::string& topic, Partition partition);
 
   void PollLoop();
@@ -798,18 +800,10 @@ absl::Status KafkaCore::Start() {
   absl::Status created = CreateTopic(producer_->c_ptr(), kStreamsTopic, 1, options_.replication_factor,
                                      {{"cleanup.policy", "compact"}});
   if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) return created;
-  WaitForLeaders(kStreamsTopic, 1);
-  // A broker that has just created (or just started) the metadata topic can name a leader in
-  // its metadata before that leader serves offset requests ("Not leader for partition", or the
-  // partition still unknown): retry that, bounded, instead of failing the store's open.
-  absl::StatusOr<PartitionBounds> first_bounds = Watermarks(kStreamsTopic, 0);
-  for (int attempt = 0; attempt < 50 && (first_bounds.status().code() == absl::StatusCode::kUnavailable ||
-                                         first_bounds.status().code() == absl::StatusCode::kNotFound);
-       ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    first_bounds = Watermarks(kStreamsTopic, 0);
-  }
-  RUNNEL_ASSIGN_OR_RETURN(PartitionBounds bounds, std::move(first_bounds));
+  // A fresh (or busy) broker names the metadata topic's leader before that leader serves it:
+  // wait, within the start-up timeout, instead of failing the open (see WaitUntilReadable).
+  RUNNEL_RETURN_IF_ERROR(WaitUntilReadable(kStreamsTopic, 1, absl::Now() + kStartupTimeout));
+  RUNNEL_ASSIGN_OR_RETURN(PartitionBounds bounds, Watermarks(kStreamsTopic, 0));
   {
     absl::MutexLock lock(&mu_);
     metadata_initial_end_ = bounds.end;
@@ -996,12 +990,24 @@ absl::StatusOr<int32_t> KafkaCore::TopicPartitionCount(const std::string& topic)
   return absl::NotFoundError(absl::StrCat("topic '", topic, "' does not exist"));
 }
 
-void KafkaCore::WaitForLeaders(const std::string& topic, int32_t partitions) {
-  // Bounded (10 s): a new topic's partitions get leaders moments after CreateTopics returns;
-  // the first Append, GetBounds or read must not race that.
-  for (int i = 0; i < 100; ++i) {
+absl::Status KafkaCore::WaitUntilReadable(const std::string& topic, int32_t partitions,
+                                          absl::Time deadline) {
+  // A topic is usable once each partition's leader answers ListOffsets, not when metadata first
+  // names a leader: in KRaft the metadata names it moments before that broker has loaded the
+  // partition, and until then it answers NOT_LEADER_OR_FOLLOWER. On a fresh or busy broker that
+  // gap lasts seconds, which made the first Watermarks after CreateTopics fail (the flaky
+  // BrokerRestart test: the store failed to open with "Not leader for partition").
+  absl::Status last = absl::OkStatus();
+  while (true) {
     absl::StatusOr<int32_t> n = TopicPartitionCount(topic);
-    if (n.ok() && *n == partitions) return;
+    last = n.status();
+    if (n.ok() && *n != partitions) {
+      last = absl::UnavailableError(absl::StrCat("topic '", topic, "' shows ", *n, " of ", partitions, " partitions"));
+    }
+    for (Partition p = 0; last.ok() && p < partitions; ++p) last = Watermarks(topic, p).status();
+    // NOT_FOUND too: a topic just created may not be in the metadata yet.
+    const bool retriable = last.code() == absl::StatusCode::kUnavailable || last.code() == absl::StatusCode::kNotFound;
+    if (last.ok() || !retriable || absl::Now() >= deadline) return last;
     absl::SleepFor(absl::Milliseconds(100));
   }
 }
@@ -1032,7 +1038,13 @@ absl::StatusOr<StreamSpec> KafkaCore::CreateStream(const StreamSpec& requested) 
   RUNNEL_ASSIGN_OR_RETURN(Offset offset, ProduceSync(kStreamsTopic, 0, spec.name, &value,
                                                       absl::StrCat("record metadata of stream '", spec.name, "'")));
   ApplyMetadata(spec.name, spec, offset);
-  WaitForLeaders(spec.name, spec.partitions);
+  // Best effort (bounded): the stream exists either way, and a read or append racing the
+  // partitions' leaders fails UNAVAILABLE, which callers retry.
+  if (absl::Status ready = WaitUntilReadable(spec.name, spec.partitions, absl::Now() + absl::Seconds(10));
+      !ready.ok() && limiter_.Allow(absl::StrCat("create/", spec.name))) {
+    RUNNEL_LOG(WARNING) << "new stream not readable yet" << Kv("stream", spec.name)
+                        << Kv("detail", ready.message());
+  }
   return spec;
 }
 
