@@ -159,7 +159,7 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
   static const char* kValueFlags[] = {
       "--function", "--group", "--name", "--input", "--output", "--window", "--dead-letter",
       "--http-port", "--http-host", "--log-level", "--max-attempts", "--invoke-timeout",
-      "--half-close-idle", "--max-window-records", "--max-open-windows", "--shutdown-grace",
+      "--half-close-idle", "--max-window-records", "--max-open-windows", "--max-concurrent-invocations", "--shutdown-grace",
       "--publish-batch", "--publish-inflight"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -325,6 +325,7 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
            IntSetting{"--max-attempts", "RUNNEL_MAX_ATTEMPTS", &o.invoke_retry.max_attempts, 0, 1000},
            IntSetting{"--max-window-records", "", &o.max_window_records, 1, 10'000'000},
            IntSetting{"--max-open-windows", "", &o.max_open_windows, 1, 1000},
+           IntSetting{"--max-concurrent-invocations", "", &o.max_concurrent_invocations, 1, 1000},
            IntSetting{"--publish-batch", "", &o.publish_batch_records, 1, 100'000},
            IntSetting{"--publish-inflight", "", &o.publish_inflight_batches, 1, 1000}}) {
     if (auto s = setting(is.flag, is.env)) {
@@ -377,6 +378,7 @@ Flags (environment in brackets):
   --half-close-idle D        [RUNNEL_HALF_CLOSE_IDLE] keep an invocation's input open until
                              outputs paused this long (riff Node invoker); default 0
   --max-window-records N     default 10000;   --max-open-windows N   default 4 per partition
+  --max-concurrent-invocations N   default 1 per partition (order at the function)
   --publish-batch N          default 500;     --publish-inflight N   default 8
   --shutdown-grace D         default 10s
   --http-port PORT           [RUNNEL_PROCESSOR_HTTP_PORT] /metrics, /healthz; default 8090

@@ -46,7 +46,10 @@ struct ProcessorOptions {
   absl::Duration half_close_idle = absl::ZeroDuration();
 
   int max_window_records = 10000;   // A window closes early when it holds this many records.
-  int max_open_windows = 4;         // Per lane: windows whose invocation has not completed.
+  int max_open_windows = 4;         // Per lane: windows not yet complete (outputs draining).
+  // Per lane: invocations running at once (tumbling and session windows). 1 keeps a
+  // partition's windows in order at the function; more overlap slow invocations.
+  int max_concurrent_invocations = 1;
   int lane_queue_records = 2000;    // Per lane: received records waiting to be windowed.
   int receive_batch_records = 500;  // max_records of ReceiveBatches.
   int publish_batch_records = 500;  // Most records per PublishBatches request.

@@ -205,6 +205,10 @@ class Lane {
         std::move(task)();
       }
       while (!records.empty()) {
+        const absl::Time before = ctx_.clock->Now();
+        for (WindowId id : windower_.Advance(before)) {
+          CloseInput(id, before);  // So that CanAccept sees the windower's real state.
+        }
         if (!CanAccept()) {
           absl::MutexLock lock(&mu_);
           while (!records.empty()) {
@@ -235,8 +239,23 @@ class Lane {
     }
   }
 
+  // Whether the next record may be placed. Besides the bound on windows in flight, a record
+  // that would open a window waits while max_concurrent_invocations functions still run for
+  // this lane: the function then sees one partition's windows in order (its side effects too),
+  // while finished windows' outputs keep draining. Sliding windows overlap by definition and
+  // are exempt.
   bool CanAccept() const {
-    return windows_.size() < static_cast<size_t>(ctx_.options.max_open_windows);
+    if (windows_.size() >= static_cast<size_t>(ctx_.options.max_open_windows)) {
+      return false;
+    }
+    if (ctx_.options.window.kind == WindowSpec::Kind::kSliding || windower_.open_windows() > 0) {
+      return true;
+    }
+    int running = 0;
+    for (const auto& [id, w] : windows_) {
+      if (!w.call_ok) ++running;
+    }
+    return running < ctx_.options.max_concurrent_invocations;
   }
 
   std::optional<absl::Time> NextTimer() const {
@@ -245,6 +264,9 @@ class Lane {
       if (!next || t < *next) next = t;
     };
     for (const auto& [id, w] : windows_) {
+      if (w.call_ok) {
+        continue;
+      }
       if (w.attempt_failed) {
         consider(w.retry_at);
       } else if (w.input_closed && !w.half_closed && w.call != nullptr) {
@@ -269,6 +291,9 @@ class Lane {
       Window& w = windows_[id];
       w.id = id;
       StartAttempt(w, now);
+    }
+    if (!p.opened.empty()) {
+      ReleaseInOrder();  // A window opened behind only completed ones streams its outputs.
     }
     std::vector<WindowId> closed = p.closed;
     for (WindowId id : p.member_of) {
@@ -402,8 +427,8 @@ class Lane {
       windower_.Close(id);
       w.input_closed = true;
     }
-    ReleaseInOrder();
-    MaybeComplete(w);
+    ReleaseInOrder();  // May complete (and erase) w.
+    MaybeComplete(id);
   }
 
   void FailAttempt(Window& w, absl::Status status) {
@@ -460,13 +485,15 @@ class Lane {
       ctx_.dead_lettered->Add();
       ctx_.dead_letter->Publish(std::move(request), Published(w.id));
     }
-    ReleaseInOrder();
-    MaybeComplete(w);
+    const WindowId id = w.id;
+    ReleaseInOrder();  // May complete (and erase) w.
+    MaybeComplete(id);
   }
 
   // Outputs keep window order: a window's outputs go out directly only once every earlier
   // window's function completed; before that they are held.
   void ReleaseInOrder() {
+    std::vector<WindowId> done;
     for (auto& [id, w] : windows_) {
       if (!w.released) {
         w.released = true;
@@ -475,10 +502,16 @@ class Lane {
         for (auto& frame : held) {
           PublishOutput(w, std::move(frame));
         }
+        if (w.call_ok) {
+          done.push_back(id);  // It may have nothing left to wait for.
+        }
       }
       if (!w.call_ok) {
         break;
       }
+    }
+    for (WindowId id : done) {
+      MaybeComplete(id);
     }
   }
 
@@ -518,6 +551,13 @@ class Lane {
     ++w.pending_publishes;
     ctx_.records_out[index]->Add();
     ctx_.publishers[index]->Publish(std::move(request), Published(w.id));
+  }
+
+  void MaybeComplete(WindowId id) {
+    auto it = windows_.find(id);
+    if (it != windows_.end()) {
+      MaybeComplete(it->second);
+    }
   }
 
   // A window is complete when its function completed, its input is closed, its outputs were
@@ -721,6 +761,9 @@ Lane& Processor::LaneFor(uint32_t partition) {
   std::unique_ptr<Lane>& lane = lanes_[partition];
   if (lane == nullptr) {
     lane = std::make_unique<Lane>(*context_, partition);
+    if (stopping_) {
+      lane->Drain();  // Refuses the record: the reader stops.
+    }
   }
   return *lane;
 }
@@ -737,6 +780,7 @@ void Processor::Shutdown() {
   std::vector<Lane*> lanes;
   {
     absl::MutexLock lock(&lanes_mu_);
+    stopping_ = true;
     for (auto& [p, lane] : lanes_) lanes.push_back(lane.get());
   }
   for (Lane* lane : lanes) lane->Drain();

@@ -66,6 +66,7 @@ class Processor {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex lanes_mu_;
   std::map<uint32_t, std::unique_ptr<Lane>> lanes_ ABSL_GUARDED_BY(lanes_mu_);
+  bool stopping_ ABSL_GUARDED_BY(lanes_mu_) = false;
   std::vector<std::unique_ptr<InputReader>> readers_;  // Written by the startup thread only.
   std::jthread startup_;
 };

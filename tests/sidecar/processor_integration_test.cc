@@ -1,0 +1,260 @@
+// runnel-processor end to end with real processes: runnel-gateway on the file log, SDK example
+// functions, the processor binary. Each test checks what arrived on the output streams and the
+// group positions the processor acknowledged.
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/sidecar/pipeline_fixture.h"
+
+namespace runnel::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAreArray;
+
+std::vector<std::string> Payloads(const std::vector<Received>& records) {
+  std::vector<std::string> out;
+  for (const Received& r : records) out.push_back(r.event.data());
+  return out;
+}
+
+std::vector<std::string> Numbers(int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i <= to; ++i) out.push_back(std::to_string(i));
+  return out;
+}
+
+class ProcessorIntegration : public PipelineTest {};
+
+TEST_F(ProcessorIntegration, MapSquaresEveryRecordAndAcksTheInputs) {
+  CreateStream("numbers");
+  CreateStream("squares");
+  Publish("numbers", Numbers(1, 200));
+  const std::string fn = StartFunction(SQUARE_BINARY);
+  ChildProcess* p = StartProcessor({"--name", "squarer", "--function", fn, "--input",
+                                    In("numbers", "numbers"), "--output", In("squares", "squares"),
+                                    "--window", "count=10,time=200ms"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> out = ReadAtLeast("squares", 200);
+  ASSERT_EQ(out.size(), 200u) << p->Log();
+  std::vector<std::string> want;
+  for (int i = 1; i <= 200; ++i) want.push_back(std::to_string(i * i));
+  EXPECT_EQ(Payloads(out), want);  // One partition, one lane: order is kept.
+  // Outputs are CloudEvents from the processor.
+  const liiklus::LiiklusEvent& e = out[0].event;
+  EXPECT_EQ(e.source(), "squarer");
+  EXPECT_EQ(e.type(), "riff-event");
+  EXPECT_EQ(e.data_content_type(), "application/json");
+  EXPECT_EQ(e.id().size(), 36u);
+  EXPECT_FALSE(e.time().empty());
+  EXPECT_NE(out[0].event.id(), out[1].event.id());
+  // Inputs acknowledged up to the last offset, after their outputs were durable.
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "squarer", 199)) << GroupOffset("numbers", "squarer");
+  // SIGTERM: clean exit.
+  auto code = p->Stop(SIGTERM, absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << p->Log();
+}
+
+TEST_F(ProcessorIntegration, CountWindowsAverageEachWindow) {
+  CreateStream("readings");
+  CreateStream("averages");
+  Publish("readings", Numbers(1, 20));
+  // The function averages what one invocation (one window) gives it.
+  const std::string fn = StartFunction(TIME_AVERAGER_BINARY, {{"WINDOW_MS", "600000"},
+                                                              {"WINDOW_COUNT", "1000000"}});
+  ChildProcess* p = StartProcessor({"--name", "avg", "--function", fn, "--input",
+                                    In("readings"), "--output", In("averages"), "--window",
+                                    "count=5"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> out = ReadAtLeast("averages", 4);
+  EXPECT_THAT(Payloads(out), ElementsAre("3", "8", "13", "18")) << p->Log();
+  EXPECT_TRUE(WaitForGroupOffset("readings", "avg", 19));
+}
+
+TEST_F(ProcessorIntegration, TimeWindowsCloseOnTheClock) {
+  CreateStream("readings");
+  CreateStream("averages");
+  const std::string fn = StartFunction(TIME_AVERAGER_BINARY, {{"WINDOW_MS", "600000"},
+                                                              {"WINDOW_COUNT", "1000000"}});
+  ChildProcess* p = StartProcessor({"--name", "avg", "--function", fn, "--input",
+                                    In("readings"), "--output", In("averages"), "--window",
+                                    "time=300ms"});
+  ASSERT_NE(p, nullptr);
+  // No count limit: only the clock closes a window. The second burst is published after the
+  // first one's average is out, so it lands in a later window.
+  Publish("readings", {"1", "2", "3"});
+  std::vector<Received> first = ReadAtLeast("averages", 1);
+  ASSERT_THAT(Payloads(first), ElementsAre("2")) << p->Log();
+  Publish("readings", {"10", "20"});
+  std::vector<Received> out = ReadAtLeast("averages", 2);
+  EXPECT_THAT(Payloads(out), ElementsAre("2", "15"));
+  EXPECT_TRUE(WaitForGroupOffset("readings", "avg", 4));
+}
+
+TEST_F(ProcessorIntegration, SplitterWritesToTwoOutputs) {
+  CreateStream("amounts");
+  CreateStream("big");
+  CreateStream("small");
+  Publish("amounts", Numbers(1, 10));
+  const std::string fn = StartFunction(SPLITTER_BINARY);
+  ChildProcess* p = StartProcessor({"--name", "split", "--function", fn, "--input",
+                                    In("amounts"), "--output", In("big"), "--output",
+                                    In("small"), "--window", "count=4,time=300ms"});
+  ASSERT_NE(p, nullptr);
+  EXPECT_THAT(Payloads(ReadAtLeast("big", 5)), ElementsAre("6", "7", "8", "9", "10"));
+  EXPECT_THAT(Payloads(ReadAtLeast("small", 5)), ElementsAre("1", "2", "3", "4", "5"));
+  EXPECT_TRUE(WaitForGroupOffset("amounts", "split", 9));
+}
+
+TEST_F(ProcessorIntegration, JoinerMeetsTwoInputsInOneWindow) {
+  CreateStream("orders");
+  CreateStream("payments");
+  CreateStream("joined");
+  Publish("orders", {R"({"key":"a","item":"book"})", R"({"key":"b","item":"pen"})"});
+  Publish("payments", {R"({"key":"b","paid":2})", R"({"key":"a","paid":10})"});
+  const std::string fn = StartFunction(JOINER_BINARY);
+  ChildProcess* p = StartProcessor({"--name", "join", "--function", fn, "--input",
+                                    In("orders", "orders"), "--input",
+                                    In("payments", "payments"), "--output", In("joined"),
+                                    "--window", "time=3s"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> out = ReadAtLeast("joined", 2);
+  ASSERT_EQ(out.size(), 2u) << p->Log();
+  std::string all;
+  for (const std::string& s : Payloads(out)) all += s + "\n";
+  EXPECT_THAT(all, HasSubstr(R"("left":{"item":"book","key":"a"})"));
+  EXPECT_THAT(all, HasSubstr(R"("right":{"key":"a","paid":10})"));
+  EXPECT_THAT(all, HasSubstr(R"("left":{"item":"pen","key":"b"})"));
+  EXPECT_TRUE(WaitForGroupOffset("orders", "join", 1));
+  EXPECT_TRUE(WaitForGroupOffset("payments", "join", 1));
+}
+
+TEST_F(ProcessorIntegration, SinkWithoutOutputsConsumesAndAcks) {
+  CreateStream("events", "text/plain");
+  std::vector<std::string> lines;
+  for (int i = 0; i < 50; ++i) lines.push_back("event-" + std::to_string(i));
+  Publish("events", lines, "text/plain");
+  const std::string sink_file = dir_.path() + "/sink.txt";
+  const std::string fn = StartFunction(SINK_BINARY, {{"SINK_FILE", sink_file}});
+  ChildProcess* p = StartProcessor({"--name", "sink", "--function", fn, "--input",
+                                    In("events"), "--window", "count=7,time=500ms"});
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(WaitForGroupOffset("events", "sink", 49)) << p->Log();
+  // Acked means the function completed those windows: every line is in the file.
+  std::ifstream in(sink_file);
+  std::vector<std::string> got;
+  for (std::string line; std::getline(in, line);) got.push_back(line);
+  EXPECT_EQ(got, lines);
+}
+
+// DISABLED until the gateway's fix: killing a client that holds a Subscribe and its
+// ReceiveBatches at once crashes runnel-gateway about every other run (SIGSEGV, exit 139: the
+// Subscribe's OnDone -> Gateway::EndSession -> Session::Close -> Revoke() on a ReceiveBatches
+// PartitionStreamReactor that was already deleted; gateway/gateway.cc:80, partition_stream.h:73).
+// When the gateway survives, this test passes. Run with --gtest_also_run_disabled_tests.
+TEST_F(ProcessorIntegration, DISABLED_KilledMidStreamAndRestartedLosesNothing) {
+  CreateStream("numbers");
+  CreateStream("squares");
+  const int n = 20000;
+  Publish("numbers", Numbers(1, n));
+  const std::string fn = StartFunction(SQUARE_BINARY);
+  const std::vector<std::string> args{"--name", "squarer", "--function", fn, "--input",
+                                      In("numbers"), "--output", In("squares"), "--window",
+                                      "count=100,time=1s"};
+  ChildProcess* first = StartProcessor(args);
+  ASSERT_NE(first, nullptr);
+  ReadAtLeast("squares", 500);
+  ASSERT_TRUE(::kill(first->pid(), SIGKILL) == 0);
+  ASSERT_TRUE(first->Wait(absl::Seconds(10)).ok());
+  const int64_t acked_at_kill = GroupOffset("numbers", "squarer");
+  ASSERT_TRUE(gateway_->process().Running())
+      << "the gateway died with the processor; exit code "
+      << gateway_->process().Wait(absl::ZeroDuration()).value_or(-1);
+  ChildProcess* second = StartProcessor(args);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(WaitForGroupOffset("numbers", "squarer", n - 1, absl::Seconds(120)))
+      << GroupOffset("numbers", "squarer") << "\n" << second->Log();
+  // Everything acked has its output durable: every input's square is there at least once.
+  std::vector<Received> out = ReadAtLeast("squares", n, absl::Seconds(30));
+  std::set<std::string> seen;
+  for (const Received& r : out) seen.insert(r.event.data());
+  // ReadAtLeast stops at n records; with duplicates, read the rest too.
+  if (seen.size() < static_cast<size_t>(n)) {
+    out = ReadAtLeast("squares", 2 * n, absl::Seconds(5));
+    for (const Received& r : out) seen.insert(r.event.data());
+  }
+  int missing = 0;
+  for (int i = 1; i <= n; ++i) {
+    if (!seen.count(std::to_string(static_cast<int64_t>(i) * i))) ++missing;
+  }
+  EXPECT_EQ(missing, 0) << "acked at kill: " << acked_at_kill << ", outputs: " << out.size();
+  RecordProperty("acked_at_kill", static_cast<int>(acked_at_kill));
+  RecordProperty("outputs_with_duplicates", static_cast<int>(out.size()));
+}
+
+TEST_F(ProcessorIntegration, FailingWindowsGoToTheDeadLetterStreamAndTheRestContinues) {
+  CreateStream("numbers");
+  CreateStream("squares");
+  CreateStream("squares-dlq", "*/*");
+  Publish("numbers", {"1", "2", "\"not a number\"", "4"});
+  const std::string fn = StartFunction(SQUARE_BINARY);
+  ChildProcess* p = StartProcessor({"--name", "squarer", "--function", fn, "--input",
+                                    In("numbers"), "--output", In("squares"), "--window",
+                                    "count=1", "--max-attempts", "3", "--dead-letter",
+                                    In("squares-dlq")});
+  ASSERT_NE(p, nullptr);
+  EXPECT_THAT(Payloads(ReadAtLeast("squares", 3)), ElementsAre("1", "4", "16")) << p->Log();
+  std::vector<Received> dead = ReadAtLeast("squares-dlq", 1);
+  ASSERT_EQ(dead.size(), 1u) << p->Log();
+  const liiklus::LiiklusEvent& e = dead[0].event;
+  EXPECT_EQ(e.data(), "\"not a number\"");
+  EXPECT_EQ(e.extensions().at("runnelattempts"), "3");
+  EXPECT_EQ(e.extensions().at("runnelstream"), "numbers");
+  EXPECT_EQ(e.extensions().at("runnelpartition"), "0");
+  EXPECT_EQ(e.extensions().at("runneloffset"), "2");
+  EXPECT_THAT(e.extensions().at("runnelerror"), HasSubstr("INVALID_ARGUMENT"));
+  // The dead-lettered record is acknowledged like the others: processing went on.
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "squarer", 3));
+}
+
+TEST_F(ProcessorIntegration, UnreachableFunctionIsRetriedNotFatal) {
+  CreateStream("numbers");
+  CreateStream("squares");
+  Publish("numbers", Numbers(1, 3));
+  // Reserve a port by starting and stopping a function, so that nothing listens there yet.
+  std::vector<std::string> argv{BuiltBinary("sidecar/runnel-processor"), "--http-host",
+                                "127.0.0.1", "--http-port", "0", "--name", "late",
+                                "--function", "127.0.0.1:1", "--input", In("numbers"),
+                                "--output", In("squares")};
+  auto child = ChildProcess::Start(argv, {}, dir_.path() + "/late.log");
+  ASSERT_TRUE(child.ok());
+  ASSERT_TRUE(child->WaitForLogLine("function not reachable; retrying", absl::Seconds(30)).ok())
+      << child->Log();
+  EXPECT_TRUE(child->Running());
+  auto code = child->Stop(SIGTERM, absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
+}
+
+TEST_F(ProcessorIntegration, BadConfigurationExitsNonZeroNamingTheSetting) {
+  auto child = ChildProcess::Start(
+      {BuiltBinary("sidecar/runnel-processor"), "--name", "p", "--input", In("numbers"),
+       "--window", "count=-3"},
+      {}, dir_.path() + "/bad.log");
+  ASSERT_TRUE(child.ok());
+  auto code = child->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 2);
+  EXPECT_THAT(child->Log(), HasSubstr("--window: window spec 'count=-3'"));
+}
+
+}  // namespace
+}  // namespace runnel::testing
