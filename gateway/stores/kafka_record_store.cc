@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <future>
@@ -73,6 +74,8 @@ constexpr absl::Duration kStartupTimeout = absl::Seconds(30);
 // RESOURCE_EXHAUSTED. Below queue.buffering.max.messages, so produce() never finds it full.
 constexpr int64_t kMaxInFlightRecords = 500'000;
 constexpr int kPollMs = 100;
+// Messages a reader takes from librdkafka per poll (and the size of its buffer for them).
+constexpr size_t kMaxMessagesPerPoll = 10'000;
 
 // --- Errors --------------------------------------------------------------------------------
 
@@ -209,7 +212,16 @@ const Properties& ReaderProperties() {
       {"auto.offset.reset", "earliest"},  // Below the start (retention) means "from the start".
       {"enable.partition.eof", "false"},
       {"fetch.wait.max.ms", "100"},
-      {"queued.max.messages.kbytes", "16384"},
+      // Prefetch limits. In librdkafka < 2.2, a partition whose prefetch queue reaches either
+      // limit leaves the fetch list until its broker thread next wakes up, up to 1 s later (2.2
+      // made that fetch.queue.backoff.ms). A reader that hands records on slower than the broker
+      // serves them fills the queue, drains it, then idles for the rest of that second: with
+      // the old 16 MiB / 100,000-record limits, reads ran at 130k rec/s against 1.6M raw
+      // (docs/perf/kafka.md). Limits that take about a second to drain keep fetches flowing.
+      // The byte limit is librdkafka's own default and bounds a reader's memory; the record
+      // limit is set so that only the byte limit binds. Both can be overridden by properties.
+      {"queued.min.messages", "1000000"},
+      {"queued.max.messages.kbytes", "65536"},
       {"client.id", "runnel-reader"},
   };
   return *p;
@@ -220,11 +232,14 @@ const Properties& ReaderProperties() {
 constexpr char kCePrefix[] = "ce_";
 constexpr size_t kCePrefixSize = 3;
 
-RdKafka::Headers* CloudEventHeaders(const v1::Record& r) {
+// The record's CloudEvents binary-mode headers, or nullptr for a record without an id. C API:
+// the C++ Headers wrapper builds a std::string per header name; this is the produce hot path.
+rd_kafka_headers_t* CloudEventHeaders(const v1::Record& r) {
   if (r.id().empty()) return nullptr;  // Not an event: raw bytes only, as liiklus's `value`.
-  RdKafka::Headers* h = RdKafka::Headers::create();
-  auto add = [h](const std::string& name, const std::string& value) {
-    h->add(name, value.data(), value.size());
+  rd_kafka_headers_t* h = rd_kafka_headers_new(6 + r.extensions_size());
+  auto add = [h](absl::string_view name, absl::string_view value) {
+    rd_kafka_header_add(h, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                        static_cast<ssize_t>(value.size()));
   };
   add("ce_specversion", "1.0");
   add("ce_id", r.id());
@@ -236,36 +251,55 @@ RdKafka::Headers* CloudEventHeaders(const v1::Record& r) {
   return h;
 }
 
-StoredRecord FromKafka(RdKafka::Message& m) {
+// A consumed message as a record. C API: the C++ Headers::get_all() copies every header's
+// name and value, and this runs once per record read.
+StoredRecord FromKafka(const rd_kafka_message_t* m) {
   StoredRecord out;
-  out.offset = m.offset();
+  out.offset = m->offset;
   v1::Record& r = out.record;
-  if (m.payload() != nullptr) r.set_data(static_cast<const char*>(m.payload()), m.len());
-  if (m.key_pointer() != nullptr) r.set_key(static_cast<const char*>(m.key_pointer()), m.key_len());
-  r.set_timestamp_ms(m.timestamp().timestamp);
-  RdKafka::Headers* headers = m.headers();  // Owned by the message.
-  if (headers == nullptr) return out;
-  std::vector<RdKafka::Headers::Header> all = headers->get_all();
-  const bool is_event = std::any_of(all.begin(), all.end(), [](const RdKafka::Headers::Header& h) {
-    return h.key() == "ce_specversion";
-  });
-  if (!is_event) return out;
-  for (const RdKafka::Headers::Header& h : all) {
-    if (h.key().size() <= kCePrefixSize || h.key().compare(0, kCePrefixSize, kCePrefix) != 0) {
-      continue;
-    }
-    const std::string name = h.key().substr(kCePrefixSize);
-    std::string value;
-    if (h.value() != nullptr) value.assign(static_cast<const char*>(h.value()), h.value_size());
-    if (name == "specversion") continue;
-    if (name == "id") r.set_id(std::move(value));
-    else if (name == "type") r.set_type(std::move(value));
-    else if (name == "source") r.set_source(std::move(value));
-    else if (name == "time") r.set_time(std::move(value));
-    else if (name == "datacontenttype") r.set_data_content_type(std::move(value));
-    else (*r.mutable_extensions())[name] = std::move(value);
+  if (m->payload != nullptr) r.set_data(static_cast<const char*>(m->payload), m->len);
+  if (m->key != nullptr) r.set_key(static_cast<const char*>(m->key), m->key_len);
+  rd_kafka_timestamp_type_t timestamp_type;
+  r.set_timestamp_ms(rd_kafka_message_timestamp(m, &timestamp_type));
+  rd_kafka_headers_t* headers = nullptr;  // Owned by the message.
+  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(headers, "ce_specversion", &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return out;  // Not an event.
+  }
+  const char* name = nullptr;
+  for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+    const absl::string_view key(name);
+    if (key.size() <= kCePrefixSize || key.substr(0, kCePrefixSize) != kCePrefix) continue;
+    const absl::string_view field = key.substr(kCePrefixSize);
+    const absl::string_view v = value == nullptr ? absl::string_view() : absl::string_view(static_cast<const char*>(value), size);
+    if (field == "specversion") continue;
+    if (field == "id") r.set_id(v.data(), v.size());
+    else if (field == "type") r.set_type(v.data(), v.size());
+    else if (field == "source") r.set_source(v.data(), v.size());
+    else if (field == "time") r.set_time(v.data(), v.size());
+    else if (field == "datacontenttype") r.set_data_content_type(v.data(), v.size());
+    else (*r.mutable_extensions())[std::string(field)] = std::string(v);
   }
   return out;
+}
+
+// About the size of the record a message becomes, for Next()'s byte budget: its data, key and
+// header bytes. An over-estimate of the record's wire size (header names are longer than proto
+// field tags), cheaper than building the record and calling ByteSizeLong().
+size_t EstimatedSize(const rd_kafka_message_t* m) {
+  size_t size = m->len + m->key_len + 16;
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t value_size = 0;
+    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &value_size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      size += std::strlen(name) + value_size + 4;
+    }
+  }
+  return size;
 }
 
 // --- Stream metadata records ---------------------------------------------------------------
@@ -423,11 +457,19 @@ absl::Status GroupResultStatus(const rd_kafka_group_result_t* const* groups, siz
 // One Append in flight: completes when the delivery report of its last record arrives.
 struct PendingAppend {
   RecordStore::AppendDone done;
-  std::string what;  // "append to stream 'x' partition p", for errors.
+  // For errors. Empty for Appends: their context is formatted from the failed message only
+  // when one fails, not for every append on the hot path.
+  std::string what;
+  // Counts down to 0 as records are reported; whoever takes it to 0 completes the append. Every
+  // writer of the fields below writes before its own fetch_sub (acq_rel), so the completer sees
+  // them all without a lock. No mutex per append: absl::Mutex registers itself with the
+  // deadlock detector and unregisters under a global lock, on the produce hot path.
   std::atomic<int64_t> remaining{0};
-  absl::Mutex mu;
-  Offset first ABSL_GUARDED_BY(mu) = std::numeric_limits<Offset>::max();
-  absl::Status status ABSL_GUARDED_BY(mu);
+  // Delivery-report (poll) thread only, until completion.
+  Offset first = std::numeric_limits<Offset>::max();
+  absl::Status delivery_status;
+  // Append's caller only: why the records it could not hand to librdkafka failed.
+  absl::Status produce_status;
 };
 
 class KafkaCore;
@@ -498,11 +540,14 @@ class KafkaCore final : public std::enable_shared_from_this<KafkaCore>,
   LogLimiter& limiter() { return limiter_; }
 
   void dr_cb(RdKafka::Message& message) override;
+  // Runs `append`'s callback with its outcome and deletes it; by whoever counted it down to 0.
+  static void CompleteAppend(PendingAppend* append);
 
  private:
   struct CachedStream {
     std::optional<StreamSpec> spec;  // nullopt: deleted (tombstone seen).
     int64_t metadata_offset = -1;
+    rd_kafka_topic_t* topic = nullptr;  // The producer's handle, made by the first Append.
   };
   struct CommitJob {
     std::string kafka_group;
@@ -523,6 +568,8 @@ class KafkaCore final : public std::enable_shared_from_this<KafkaCore>,
   // `deadline` passes; returns the last error then.
   absl::Status WaitUntilReadable(const std::string& topic, int32_t partitions, absl::Time deadline);
   absl::StatusOr<PartitionBounds> Watermarks(const std::string& topic, Partition partition);
+  // Checks that `partition` exists and returns the stream's producer topic handle.
+  absl::StatusOr<rd_kafka_topic_t*> ProduceTopic(absl::string_view stream, Partition partition);
 
   void PollLoop();
   void MetadataLoop(RdKafka::KafkaConsumer* consumer);
@@ -563,7 +610,8 @@ class KafkaPartitionReader final : public PartitionReader {
                        std::unique_ptr<RdKafka::KafkaConsumer> consumer,
                        std::unique_ptr<EventLogger> events)
       : core_(std::move(core)), stream_(std::move(stream)), partition_(partition),
-        events_(std::move(events)), consumer_(std::move(consumer)) {
+        events_(std::move(events)), consumer_(std::move(consumer)),
+        queue_(rd_kafka_queue_get_consumer(consumer_->c_ptr())) {
     core_->AddReader(stream_, &state_);
     thread_ = std::thread([this] { Run(); });
   }
@@ -577,6 +625,7 @@ class KafkaPartitionReader final : public PartitionReader {
     }
     thread_.join();
     core_->RemoveReader(stream_, &state_);
+    rd_kafka_queue_destroy(queue_);
     consumer_->close();
   }
 
@@ -610,31 +659,39 @@ class KafkaPartitionReader final : public PartitionReader {
         max_records = state_.max_records;
         max_bytes = state_.max_bytes;
       }
-      // Wait (bounded, so that stop and delete are noticed) for a first record, then take
-      // whatever else librdkafka already fetched, up to the limits.
-      int timeout = kPollMs;
-      while (batch.size() < max_records) {
-        std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout));
-        timeout = 0;
-        if (m->err() == RdKafka::ERR_NO_ERROR) {
-          StoredRecord r = FromKafka(*m);
-          const size_t size = r.record.ByteSizeLong();
-          if (!batch.empty() && bytes + size > max_bytes) {
-            // Over the byte budget: it opens the next batch.
-            pushback_ = std::move(r);
-            break;
+      // Wait (bounded, so that stop and delete are noticed) for a first message, then take
+      // whatever else librdkafka already fetched, up to the limits, in one call each:
+      // rd_kafka_consume_batch_queue hands over messages without the C++ API's per-message
+      // wrapper and poll. (With a timeout it waits for all it was asked for, hence two calls.)
+      // Nothing new is taken while records wait in pushback_, so that it stays bounded.
+      const size_t want = std::min(max_records - batch.size(), kMaxMessagesPerPoll);
+      if (want > 0 && pushback_.empty()) {
+        messages_.resize(std::max<size_t>(messages_.size(), want));
+        ssize_t got = rd_kafka_consume_batch_queue(queue_, batch.empty() ? kPollMs : 0, messages_.data(), 1);
+        if (got == 1 && want > 1) {
+          const ssize_t more = rd_kafka_consume_batch_queue(queue_, 0, messages_.data() + 1, want - 1);
+          if (more > 0) got += more;
+        }
+        for (ssize_t i = 0; i < got; ++i) {
+          rd_kafka_message_t* m = messages_[static_cast<size_t>(i)];
+          if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            const size_t size = EstimatedSize(m);
+            if (!pushback_.empty() || (!batch.empty() && bytes + size > max_bytes)) {
+              // Over the byte budget: it (and all after it) opens a later batch.
+              pushback_.push_back({size, FromKafka(m)});
+            } else {
+              bytes += size;
+              batch.push_back(FromKafka(m));
+            }
+          } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                     core_->limiter().Allow(absl::StrCat("reader/", stream_, "/", partition_, "/",
+                                                         static_cast<int>(m->err)))) {
+            RUNNEL_LOG(WARNING) << "kafka read failed; retrying" << Kv("stream", stream_)
+                                << Kv("partition", partition_)
+                                << Kv("error", rd_kafka_message_errstr(m));
           }
-          bytes += size;
-          batch.push_back(std::move(r));
-          continue;
+          rd_kafka_message_destroy(m);
         }
-        if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF &&
-            core_->limiter().Allow(absl::StrCat("reader/", stream_, "/", partition_, "/",
-                                                static_cast<int>(m->err())))) {
-          RUNNEL_LOG(WARNING) << "kafka read failed; retrying" << Kv("stream", stream_)
-                              << Kv("partition", partition_) << Kv("error", m->errstr());
-        }
-        break;
       }
       if (batch.empty()) continue;
       ReadDone done;
@@ -647,10 +704,11 @@ class KafkaPartitionReader final : public PartitionReader {
       std::vector<StoredRecord> out = std::move(batch);
       batch.clear();
       bytes = 0;
-      if (pushback_.has_value()) {
-        bytes = pushback_->record.ByteSizeLong();
-        batch.push_back(*std::move(pushback_));
-        pushback_.reset();
+      // Records taken beyond the last batch's budget open the next one (they are the oldest).
+      while (!pushback_.empty() && (batch.empty() || bytes + pushback_.front().first <= max_bytes)) {
+        bytes += pushback_.front().first;
+        batch.push_back(std::move(pushback_.front().second));
+        pushback_.pop_front();
       }
       std::move(done)(std::move(out));
     }
@@ -661,7 +719,11 @@ class KafkaPartitionReader final : public PartitionReader {
   const Partition partition_;
   std::unique_ptr<EventLogger> events_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::optional<StoredRecord> pushback_;  // Reader thread only.
+  // Reader thread only: records fetched beyond a batch's byte budget, with their sizes, and
+  // the buffer rd_kafka_consume_batch_queue fills.
+  std::deque<std::pair<size_t, StoredRecord>> pushback_;
+  std::vector<rd_kafka_message_t*> messages_;
+  rd_kafka_queue_t* queue_ = nullptr;  // The consumer's queue; ours to destroy.
   ReaderState state_;
   std::thread thread_;
 };
@@ -856,6 +918,11 @@ void KafkaCore::Shutdown() {
     for (int i = 0; i < 100 && producer_->outq_len() > 0; ++i) producer_->poll(50);
   }
   if (poll_thread_.joinable()) poll_thread_.join();
+  absl::MutexLock lock(&mu_);
+  for (auto& [name, entry] : streams_) {
+    if (entry.topic != nullptr) rd_kafka_topic_destroy(entry.topic);
+    entry.topic = nullptr;
+  }
 }
 
 void KafkaCore::PollLoop() {
@@ -869,24 +936,32 @@ void KafkaCore::PollLoop() {
 void KafkaCore::dr_cb(RdKafka::Message& message) {
   auto* append = static_cast<PendingAppend*>(message.msg_opaque());
   if (append == nullptr) return;
-  {
-    absl::MutexLock lock(&append->mu);
-    if (message.err() != RdKafka::ERR_NO_ERROR) {
-      if (append->status.ok()) append->status = KafkaStatus(message.err(), append->what, message.errstr());
-    } else {
-      append->first = std::min(append->first, message.offset());
+  // Delivery reports all arrive on the poll thread, so `first` and `delivery_status` have one
+  // writer.
+  if (message.err() != RdKafka::ERR_NO_ERROR) {
+    if (append->delivery_status.ok()) {
+      const std::string what = !append->what.empty()
+                                   ? append->what
+                                   : absl::StrCat("append to stream '", message.topic_name(),
+                                                  "' partition ", message.partition());
+      append->delivery_status = KafkaStatus(message.err(), what, message.errstr());
     }
+  } else {
+    append->first = std::min(append->first, message.offset());
   }
   in_flight_.fetch_sub(1);
-  if (append->remaining.fetch_sub(1) == 1) {
-    absl::StatusOr<Offset> result;
-    {
-      absl::MutexLock lock(&append->mu);
-      result = append->status.ok() ? absl::StatusOr<Offset>(append->first) : append->status;
-    }
-    std::move(append->done)(std::move(result));
-    delete append;
+  if (append->remaining.fetch_sub(1) == 1) CompleteAppend(append);
+}
+
+void KafkaCore::CompleteAppend(PendingAppend* append) {
+  absl::StatusOr<Offset> result = append->first;
+  if (!append->produce_status.ok()) {
+    result = append->produce_status;
+  } else if (!append->delivery_status.ok()) {
+    result = append->delivery_status;
   }
+  std::move(append->done)(std::move(result));
+  delete append;
 }
 
 void KafkaCore::MetadataLoop(RdKafka::KafkaConsumer* consumer) {
@@ -1085,10 +1160,33 @@ absl::Status KafkaCore::CheckPartition(absl::string_view stream, Partition parti
   return absl::OkStatus();
 }
 
+absl::StatusOr<rd_kafka_topic_t*> KafkaCore::ProduceTopic(absl::string_view stream, Partition partition) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end() || !it->second.spec.has_value()) {
+    return absl::NotFoundError(absl::StrCat("stream '", stream, "' does not exist"));
+  }
+  CachedStream& entry = it->second;
+  if (partition < 0 || partition >= entry.spec->partitions) {
+    return absl::NotFoundError(absl::StrCat("stream '", stream, "' has no partition ", partition));
+  }
+  if (entry.topic == nullptr && !stopping_.load()) {
+    // Kept for the store's lifetime (destroyed in Shutdown): producing by name looks the topic
+    // up, under librdkafka's lock, for every message.
+    entry.topic = rd_kafka_topic_new(producer_->c_ptr(), it->first.c_str(), nullptr);
+  }
+  if (entry.topic == nullptr) {
+    return absl::UnavailableError(absl::StrCat("append to stream '", stream, "': no producer topic handle",
+                                               stopping_.load() ? " (store is closing)" : ""));
+  }
+  return entry.topic;
+}
+
 void KafkaCore::Append(absl::string_view stream, Partition partition, std::vector<v1::Record> records,
                        RecordStore::AppendDone done) {
-  if (absl::Status s = CheckPartition(stream, partition); !s.ok()) {
-    std::move(done)(s);
+  absl::StatusOr<rd_kafka_topic_t*> topic = ProduceTopic(stream, partition);
+  if (!topic.ok()) {
+    std::move(done)(topic.status());
     return;
   }
   if (records.empty()) {
@@ -1108,38 +1206,39 @@ void KafkaCore::Append(absl::string_view stream, Partition partition, std::vecto
   }
   auto* append = new PendingAppend;
   append->done = std::move(done);
-  append->what = absl::StrCat("append to stream '", stream, "' partition ", partition);
   append->remaining = n;
-  const std::string topic(stream);
   int64_t not_sent = 0;
-  absl::Status failed;
-  {
-    absl::MutexLock lock(&produce_mu_);
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+  auto produce_all = [&] {
     for (int64_t i = 0; i < n; ++i) {
       const v1::Record& r = records[static_cast<size_t>(i)];
-      RdKafka::Headers* headers = CloudEventHeaders(r);
-      RdKafka::ErrorCode err = producer_->produce(
-          topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(r.data().data()),
-          r.data().size(), r.key().empty() ? nullptr : r.key().data(), r.key().size(), 0, headers, append);
-      if (err != RdKafka::ERR_NO_ERROR) {
-        delete headers;  // Ours again when produce() fails.
+      rd_kafka_headers_t* headers = CloudEventHeaders(r);
+      error = rd_kafka_producev(
+          producer_->c_ptr(), RD_KAFKA_V_RKT(*topic), RD_KAFKA_V_PARTITION(partition),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_VALUE(const_cast<char*>(r.data().data()), r.data().size()),
+          RD_KAFKA_V_KEY(r.key().empty() ? nullptr : r.key().data(), r.key().size()),
+          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(append), RD_KAFKA_V_END);
+      if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (headers != nullptr) rd_kafka_headers_destroy(headers);  // Ours again on failure.
         not_sent = n - i;
-        failed = KafkaStatus(err, append->what);
-        break;
+        return;
       }
     }
+  };
+  if (n == 1) {
+    produce_all();  // One message is contiguous by itself: no need to order against others.
+  } else {
+    absl::MutexLock lock(&produce_mu_);
+    produce_all();
   }
   if (not_sent > 0) {
     // Records before the failing one are on their way; the append as a whole fails.
-    {
-      absl::MutexLock lock(&append->mu);
-      append->status = failed;
-    }
+    const absl::Status failed =
+        KafkaStatus(error, absl::StrCat("append to stream '", stream, "' partition ", partition));
+    append->produce_status = failed;
     in_flight_.fetch_sub(not_sent);
-    if (append->remaining.fetch_sub(not_sent) == not_sent) {
-      std::move(append->done)(failed);
-      delete append;
-    }
+    if (append->remaining.fetch_sub(not_sent) == not_sent) CompleteAppend(append);
   }
 }
 
