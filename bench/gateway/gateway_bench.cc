@@ -7,13 +7,14 @@
 //
 // Usage: gateway_bench [--records=1000000] [--batch=500] [--window=32] [--record-bytes=64]
 //                      [--per-record-records=200000] [--liiklus-records=20000] [--runs=3]
-//                      [--work-dir=DIR]
+//                      [--work-dir=DIR] [--kafka-brokers=HOST:PORT]
 // Exits non-zero if any run fails or returns a wrong count, offset or payload size.
 
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -68,6 +69,7 @@ struct Options {
   int64_t liiklus_records = 20'000;
   int runs = 3;
   std::string work_dir;  // Empty: a fresh temporary directory.
+  std::string kafka_brokers;  // Set: also run the gateway on this Kafka broker.
 };
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -78,9 +80,9 @@ std::chrono::system_clock::time_point Deadline() {
 
 // A batch of `n` records with a `bytes`-byte payload each, in liiklus's plain `value` form (the
 // smallest record a client can publish; no CloudEvent attributes to inflate the wire size).
-v1::PublishBatchRequest MakeBatch(int n, int bytes) {
+v1::PublishBatchRequest MakeBatch(int n, int bytes, const std::string& topic = kTopic) {
   v1::PublishBatchRequest batch;
-  batch.set_topic(kTopic);
+  batch.set_topic(topic);
   for (int i = 0; i < n; ++i) {
     liiklus::PublishRequest* r = batch.add_records();
     std::string value(static_cast<size_t>(bytes), 'x');
@@ -102,11 +104,12 @@ class WindowedStream final : public grpc::ClientBidiReactor<v1::PublishBatchRequ
  public:
   using Check = std::function<absl::Status(const Reply&, int64_t index, int size)>;
 
-  WindowedStream(int64_t records, int batch, int window, int record_bytes, Check check)
+  WindowedStream(int64_t records, int batch, int window, int record_bytes, const std::string& topic,
+                 Check check)
       : batches_((records + batch - 1) / batch),
         window_(window),
-        full_(MakeBatch(batch, record_bytes)),
-        last_(MakeBatch(static_cast<int>(records - (batches_ - 1) * batch), record_bytes)),
+        full_(MakeBatch(batch, record_bytes, topic)),
+        last_(MakeBatch(static_cast<int>(records - (batches_ - 1) * batch), record_bytes, topic)),
         batch_(batch),
         check_(std::move(check)) {}
 
@@ -272,11 +275,19 @@ absl::StatusOr<Server> StartGateway(const std::string& dir, const std::string& f
                        dir + "/gateway.log", "runnel-gateway serving");
 }
 
-absl::Status CreateStream(v1::Gateway::Stub& stub) {
+// The gateway on a Kafka broker; each run publishes to a fresh stream (topic) of its own.
+absl::StatusOr<Server> StartKafkaGateway(const std::string& dir, const std::string& brokers) {
+  return Server::Start({BuiltBinary("gateway/runnel-gateway"), "--host", "127.0.0.1", "--port",
+                        "0", "--http-host", "127.0.0.1", "--http-port", "0", "--store", "kafka",
+                        "--bootstrap-servers", brokers, "--log-level", "info"},
+                       dir + "/gateway.log", "runnel-gateway serving");
+}
+
+absl::Status CreateStream(v1::Gateway::Stub& stub, const std::string& topic = kTopic) {
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());
   v1::CreateStreamRequest req;
-  req.mutable_stream()->set_name(kTopic);
+  req.mutable_stream()->set_name(topic);
   req.mutable_stream()->set_partitions(1);
   v1::Stream reply;
   return ToAbsl(stub.CreateStream(&ctx, req, &reply), "CreateStream");
@@ -291,7 +302,7 @@ absl::StatusOr<Figures> RunEcho(const Options& o, int batch, int64_t records,
   if (!server.ok()) return server.status();
   auto stub = Echo::NewStub(server->Channel());
   WindowedStream<v1::PublishBatchRequest> stream(
-      records, batch, o.window, o.record_bytes,
+      records, batch, o.window, o.record_bytes, kTopic,
       [&](const v1::PublishBatchRequest& reply, int64_t index, int size) -> absl::Status {
         if (reply.records_size() != size ||
             reply.records(size - 1).value().size() != static_cast<size_t>(o.record_bytes)) {
@@ -310,11 +321,12 @@ absl::StatusOr<Figures> RunEcho(const Options& o, int batch, int64_t records,
 }
 
 // Reads `records` records of partition 0 from offset 0 with runnel.v1 Read, checking offsets.
-absl::StatusOr<double> ConsumeWithRead(v1::Gateway::Stub& stub, const Options& o, int64_t records) {
+absl::StatusOr<double> ConsumeWithRead(v1::Gateway::Stub& stub, const Options& o, int64_t records,
+                                       const std::string& topic = kTopic) {
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());
   v1::ReadRequest req;
-  req.set_topic(kTopic);
+  req.set_topic(topic);
   req.set_partition(0);
   req.set_offset(0);
   req.set_max_records(static_cast<uint32_t>(o.batch));
@@ -343,17 +355,24 @@ absl::StatusOr<double> ConsumeWithRead(v1::Gateway::Stub& stub, const Options& o
   return s;
 }
 
-// Gateway on the file log: PublishBatches then Read.
+// Gateway on the file log (`fsync` = always|interval) or, for fsync "kafka", on o.kafka_brokers:
+// PublishBatches then Read.
 absl::StatusOr<Figures> RunGateway(const Options& o, const std::string& fsync,
                                    const std::string& dir) {
-  absl::StatusOr<Server> server = StartGateway(dir, fsync);
+  const bool kafka = fsync == "kafka";
+  absl::StatusOr<Server> server =
+      kafka ? StartKafkaGateway(dir, o.kafka_brokers) : StartGateway(dir, fsync);
   if (!server.ok()) return server.status();
+  // A Kafka stream outlives the gateway: a fresh one per run (the directory names the run).
+  const std::string topic =
+      kafka ? absl::StrCat(kTopic, "-", ::getpid(), "-", std::filesystem::path(dir).filename().string())
+            : kTopic;
   std::shared_ptr<grpc::Channel> channel = server->Channel();
   auto stub = v1::Gateway::NewStub(channel);
-  RUNNEL_RETURN_IF_ERROR(CreateStream(*stub));
+  RUNNEL_RETURN_IF_ERROR(CreateStream(*stub, topic));
   const int64_t batch = o.batch;
   WindowedStream<v1::PublishBatchReply> stream(
-      o.records, o.batch, o.window, o.record_bytes,
+      o.records, o.batch, o.window, o.record_bytes, topic,
       [&](const v1::PublishBatchReply& reply, int64_t index, int size) -> absl::Status {
         if (reply.positions_size() != size ||
             static_cast<int64_t>(reply.positions(0).offset()) != index * batch ||
@@ -369,7 +388,7 @@ absl::StatusOr<Figures> RunGateway(const Options& o, const std::string& fsync,
   });
   RUNNEL_RETURN_IF_ERROR(stream.Await());
   const double publish_s = Seconds(Clock::now() - start);
-  absl::StatusOr<double> consume_s = ConsumeWithRead(*stub, o, o.records);
+  absl::StatusOr<double> consume_s = ConsumeWithRead(*stub, o, o.records, topic);
   if (!consume_s.ok()) return consume_s.status();
   return Figures{.publish_rps = o.records / publish_s, .consume_rps = o.records / *consume_s,
                  .total_s = publish_s + *consume_s, .records = o.records};
@@ -486,6 +505,10 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       o.work_dir = value;
       continue;
     }
+    if (key == "kafka-brokers") {
+      o.kafka_brokers = value;
+      continue;
+    }
     int64_t v;
     if (!absl::SimpleAtoi(value, &v) || v < 0) {
       return absl::InvalidArgumentError(absl::StrCat("--", key, ": not a count: '", value, "'"));
@@ -525,6 +548,10 @@ int Main(int argc, char** argv) {
                   [&](const std::string& d) { return RunGateway(o, "always", d); }});
   rows.push_back({"gateway, file log, fsync=interval",
                   [&](const std::string& d) { return RunGateway(o, "interval", d); }});
+  if (!o.kafka_brokers.empty()) {
+    rows.push_back({"gateway, Kafka store",
+                    [&](const std::string& d) { return RunGateway(o, "kafka", d); }});
+  }
   if (o.per_record_records > 0) {
     rows.push_back({"raw gRPC bidi echo, 1 rec/msg", [&](const std::string& d) {
                       return RunEcho(o, 1, o.per_record_records, d);
