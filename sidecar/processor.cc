@@ -158,6 +158,7 @@ class Lane {
     bool input_closed = false;    // The windower closed it: no more records.
     bool half_closed = false;     // Close() sent on the current call.
     absl::Time linger_since;      // Last output (or close) while lingering before half-close.
+    size_t outputs = 0;           // Outputs of the current attempt.
     bool call_ok = false;         // Function completed the window (or it was dead-lettered).
     bool released = false;        // Every earlier window is call_ok: outputs go straight out.
     std::vector<streaming::OutputFrame> held;  // Outputs waiting for earlier windows.
@@ -317,6 +318,7 @@ class Lane {
     w.attempt_failed = false;
     w.half_closed = false;
     w.held.clear();
+    w.outputs = 0;
     w.call_started = now;
     const WindowId id = w.id;
     const int attempt = w.attempt;
@@ -371,7 +373,10 @@ class Lane {
     if (w.half_closed || w.call == nullptr) {
       return;
     }
-    if (now - w.linger_since >= ctx_.options.half_close_idle) {
+    // Lingering (invokers that lose in-flight outputs on half-close): as soon as there are as
+    // many outputs as inputs (every map-like function is done), else once outputs paused.
+    if (now - w.linger_since >= ctx_.options.half_close_idle ||
+        w.outputs >= w.records.size()) {
       w.half_closed = true;
       w.call->Close();
     }
@@ -395,6 +400,10 @@ class Lane {
     }
     Window& w = it->second;
     w.linger_since = ctx_.clock->Now();
+    ++w.outputs;
+    if (w.input_closed && !w.half_closed) {
+      MaybeHalfClose(w, w.linger_since);
+    }
     const int outputs = static_cast<int>(ctx_.publishers.size());
     if (frame.resultindex() < 0 || frame.resultindex() >= outputs) {
       FailAttempt(w, absl::InvalidArgumentError(absl::StrCat(

@@ -1,0 +1,336 @@
+// Sidecar benchmark (issue 4). End to end: a publisher streams N 64-byte JSON numbers into
+// runnel-gateway (file log), runnel-processor feeds them to `square` and publishes the results,
+// a subscriber reads them back. Figures: records/s from the first publish to the last result,
+// and the latency of single records with count=1 windows (one record in flight at a time).
+// Baseline in the same run: the raw gRPC bidi echo of bench/gateway (same message, same batch).
+// The pipeline runs with the C++ SDK's square and with riff's Node invoker hosting
+// bench/sdk/node_square.js (when node and tests/interop/node_modules are there).
+//
+// Usage: sidecar_bench [--records=200000] [--latency-records=2000] [--batch=500]
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "echo.grpc.pb.h"
+#include "liiklus/LiiklusService.grpc.pb.h"
+#include "runnel/v1/gateway.grpc.pb.h"
+#include "tests/testing/process.h"
+
+namespace {
+
+using runnel::testing::BuiltBinary;
+using runnel::testing::ChildProcess;
+using runnel::testing::FieldFromLogLine;
+namespace v1 = runnel::v1;
+namespace liiklus = ::com::github::bsideup::liiklus;
+
+struct Options {
+  int64_t records = 200000;
+  int latency_records = 2000;
+  int batch = 500;
+};
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A JSON number padded with spaces to 64 bytes.
+std::string Payload(int64_t i) {
+  std::string s = std::to_string(i % 1000);
+  s.append(64 - s.size(), ' ');
+  return s;
+}
+
+v1::PublishBatchRequest Batch(const std::string& topic, int64_t first, int n) {
+  v1::PublishBatchRequest request;
+  request.set_topic(topic);
+  for (int i = 0; i < n; ++i) {
+    liiklus::LiiklusEvent* e = request.add_records()->mutable_liiklusevent();
+    e->set_id(absl::StrCat(first + i));
+    e->set_type("bench");
+    e->set_source("bench");
+    e->set_data_content_type("application/json");
+    e->set_data(Payload(first + i));
+  }
+  return request;
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "sidecar_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+ChildProcess Spawn(std::vector<std::string> argv, std::map<std::string, std::string> env,
+                   const std::string& log, const std::string& ready, std::string* line) {
+  auto child = ChildProcess::Start(std::move(argv), std::move(env), log);
+  if (!child.ok()) Die(std::string(child.status().message()));
+  auto l = child->WaitForLogLine(ready, absl::Seconds(60));
+  if (!l.ok()) Die(std::string(l.status().message()));
+  if (line != nullptr) *line = *l;
+  return *std::move(child);
+}
+
+// Raw limit: `records` records out and back through the echo server, `batch` per message.
+double RawEchoRate(const Options& o, const std::string& dir) {
+  std::string line;
+  ChildProcess server = Spawn({BuiltBinary("bench/gateway/gateway_bench_echo_server"), "0"}, {},
+                              dir + "/echo.log", "ready", &line);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", FieldFromLogLine(line, "grpc_port")),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = runnel::bench::Echo::NewStub(channel);
+  grpc::ClientContext context;
+  auto stream = stub->Echo(&context);
+  const int64_t batches = o.records / o.batch;
+  const absl::Time start = absl::Now();
+  std::thread writer([&] {
+    for (int64_t b = 0; b < batches; ++b) stream->Write(Batch("echo", b * o.batch, o.batch));
+    stream->WritesDone();
+  });
+  v1::PublishBatchRequest reply;
+  int64_t got = 0;
+  while (got < batches * o.batch && stream->Read(&reply)) got += reply.records_size();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  writer.join();
+  stream->Finish();
+  server.Stop(SIGTERM, absl::Seconds(10)).IgnoreError();
+  return static_cast<double>(got) / seconds;
+}
+
+struct Pipeline {
+  std::unique_ptr<ChildProcess> gateway, function, processor;
+  std::shared_ptr<grpc::Channel> channel;
+  std::string address;
+};
+
+Pipeline StartPipeline(const std::string& dir, bool node, const std::string& window) {
+  Pipeline p;
+  std::string line;
+  p.gateway = std::make_unique<ChildProcess>(Spawn(
+      {BuiltBinary("gateway/runnel-gateway"), "--host", "127.0.0.1", "--port", "0", "--http-host",
+       "127.0.0.1", "--http-port", "0", "--store", "file", "--data-dir", dir + "/data", "--fsync",
+       "interval"},
+      {}, dir + "/gateway.log", "runnel-gateway serving", &line));
+  p.address = absl::StrCat("127.0.0.1:", FieldFromLogLine(line, "grpc_port"));
+  p.channel = grpc::CreateChannel(p.address, grpc::InsecureChannelCredentials());
+  auto gw = v1::Gateway::NewStub(p.channel);
+  for (const char* name : {"in", "out"}) {
+    grpc::ClientContext c;
+    v1::CreateStreamRequest r;
+    r.mutable_stream()->set_name(name);
+    r.mutable_stream()->set_content_type("application/json");
+    v1::Stream s;
+    if (!gw->CreateStream(&c, r, &s).ok()) Die("create stream");
+  }
+  std::string function;
+  if (node) {
+    const int port = FreePort();
+    p.function = std::make_unique<ChildProcess>(
+        Spawn({"/usr/bin/env", "node", NODE_INVOKER},
+              {{"FUNCTION_URI", NODE_SQUARE}, {"GRPC_PORT", std::to_string(port)}},
+              dir + "/function.log", "Ready to process signals", nullptr));
+    function = absl::StrCat("127.0.0.1:", port);
+  } else {
+    p.function = std::make_unique<ChildProcess>(
+        Spawn({SQUARE_BINARY, "--grpc-port=0", "--http-port=0"}, {}, dir + "/function.log",
+              "runnel-sdk: ready", &line));
+    function = absl::StrCat("127.0.0.1:", FieldFromLogLine(line, "grpc_port"));
+  }
+  std::vector<std::string> argv{BuiltBinary("sidecar/runnel-processor"), "--http-host",
+                                "127.0.0.1", "--http-port", "0", "--name", "bench", "--function",
+                                function, "--input", p.address + "/in", "--output",
+                                p.address + "/out", "--window", window};
+  if (node) {
+    // riff's Node invoker drops in-flight outputs on an immediate half-close (docs/sidecar.md).
+    argv.insert(argv.end(), {"--half-close-idle", "200ms"});
+  }
+  p.processor = std::make_unique<ChildProcess>(
+      Spawn(argv, {}, dir + "/processor.log", "runnel-processor running", nullptr));
+  return p;
+}
+
+void StopPipeline(Pipeline& p) {
+  p.processor->Stop(SIGTERM, absl::Seconds(30)).IgnoreError();
+  p.function->Stop(SIGTERM, absl::Seconds(10)).IgnoreError();
+  p.gateway->Stop(SIGTERM, absl::Seconds(10)).IgnoreError();
+}
+
+// Reads "out" from offset 0, calling on_record(count) for each record, until `want` or timeout.
+int64_t ReadOut(Pipeline& p, int64_t want, absl::Duration timeout,
+                const std::function<void(int64_t)>& on_record) {
+  auto gw = v1::Gateway::NewStub(p.channel);
+  const absl::Time deadline = absl::Now() + timeout;
+  int64_t got = 0;
+  int64_t last = -1;
+  absl::Time progress = absl::Now();
+  while (got < want && absl::Now() < deadline) {
+    if (got != last) {
+      last = got;
+      progress = absl::Now();
+    } else if (absl::Now() - progress > absl::Seconds(15)) {
+      break;  // Stalled: the caller reports the shortfall.
+    }
+    grpc::ClientContext c;
+    c.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
+    v1::ReadRequest r;
+    r.set_topic("out");
+    r.set_offset(static_cast<uint64_t>(got));
+    r.set_format(liiklus::ReceiveRequest::LIIKLUS_EVENT);
+    r.set_max_records(1000);
+    auto reader = gw->Read(&c, r);
+    v1::ReceiveBatchesReply batch;
+    while (got < want && reader->Read(&batch)) {
+      for (int i = 0; i < batch.records_size(); ++i) on_record(++got);
+    }
+    c.TryCancel();
+    reader->Finish();
+  }
+  return got;
+}
+
+double ThroughputRate(const Options& o, const std::string& dir, bool node) {
+  Pipeline p = StartPipeline(dir, node, "count=1000,time=50ms");
+  auto gw = v1::Gateway::NewStub(p.channel);
+  const int64_t batches = o.records / o.batch;
+  const int64_t total = batches * o.batch;
+  const absl::Time start = absl::Now();
+  std::thread publisher([&] {
+    grpc::ClientContext c;
+    auto stream = gw->PublishBatches(&c);
+    std::thread acks([&] {
+      v1::PublishBatchReply reply;
+      while (stream->Read(&reply)) {
+      }
+    });
+    for (int64_t b = 0; b < batches; ++b) stream->Write(Batch("in", b * o.batch, o.batch));
+    stream->WritesDone();
+    acks.join();
+    stream->Finish();
+  });
+  const int64_t got = ReadOut(p, total, absl::Minutes(5), [](int64_t) {});
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  publisher.join();
+  StopPipeline(p);
+  if (got != total) Die(absl::StrCat("pipeline delivered ", got, " of ", total));
+  return static_cast<double>(got) / seconds;
+}
+
+struct Latency {
+  double p50_ms, p99_ms, max_ms;
+};
+
+// One record at a time through count=1 windows: publish, wait for its result, repeat.
+Latency MeasureLatency(const Options& o, const std::string& dir, bool node) {
+  Pipeline p = StartPipeline(dir, node, "count=1");
+  auto gw = v1::Gateway::NewStub(p.channel);
+  std::atomic<int64_t> received{0};
+  std::thread reader([&] {
+    ReadOut(p, o.latency_records, absl::Minutes(5), [&](int64_t n) { received.store(n); });
+  });
+  grpc::ClientContext c;
+  auto stream = gw->PublishBatches(&c);
+  std::vector<double> ms;
+  for (int i = 0; i < o.latency_records; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    stream->Write(Batch("in", i, 1));
+    v1::PublishBatchReply reply;
+    stream->Read(&reply);
+    const auto deadline = t0 + std::chrono::seconds(30);
+    while (received.load() < i + 1 && std::chrono::steady_clock::now() < deadline) {
+      // Busy-wait: a sleep's granularity would dominate sub-millisecond figures.
+    }
+    if (received.load() < i + 1) Die("latency run: a result did not arrive within 30 s");
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                     .count());
+  }
+  stream->WritesDone();
+  stream->Finish();
+  reader.join();
+  StopPipeline(p);
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* flag, auto* out) {
+      const std::string prefix = std::string(flag) + "=";
+      if (a.rfind(prefix, 0) == 0 && absl::SimpleAtoi(a.substr(prefix.size()), out)) return true;
+      return false;
+    };
+    if (!value("--records", &o.records) && !value("--latency-records", &o.latency_records) &&
+        !value("--batch", &o.batch)) {
+      Die("usage: sidecar_bench [--records=N] [--latency-records=N] [--batch=N]");
+    }
+  }
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           absl::StrCat("runnel-sidecar-bench-", getpid())).string();
+  std::filesystem::create_directories(dir);
+  const bool node = std::filesystem::exists(NODE_INVOKER);
+  int run = 0;
+  auto fresh = [&] {
+    std::string d = absl::StrCat(dir, "/run", run++);
+    std::filesystem::create_directories(d);
+    return d;
+  };
+
+  const double raw = RawEchoRate(o, fresh());
+  const double cpp = ThroughputRate(o, fresh(), false);
+  const Latency cpp_latency = MeasureLatency(o, fresh(), false);
+  double js = 0;
+  Latency js_latency{};
+  if (node) {
+    js = ThroughputRate(o, fresh(), true);
+    js_latency = MeasureLatency(o, fresh(), true);
+  }
+  std::printf("records=%lld batch=%d latency_records=%d (64-byte JSON records, loopback)\n",
+              static_cast<long long>(o.records), o.batch, o.latency_records);
+  std::printf("%-52s %12s %8s\n", "configuration", "records/s", "of raw");
+  std::printf("%-52s %12.0f %7.1f%%\n", "raw gRPC bidi echo (bench/gateway)", raw, 100.0);
+  std::printf("%-52s %12.0f %7.1f%%\n", "pipeline, C++ SDK square, count=1000,time=50ms", cpp,
+              100 * cpp / raw);
+  if (node) {
+    std::printf("%-52s %12.0f %7.1f%%\n", "pipeline, Node invoker square, same window", js,
+                100 * js / raw);
+    std::printf("C++ SDK / Node invoker: %.2fx\n", cpp / js);
+  }
+  std::printf("latency publish->result, count=1 windows, one in flight (ms):\n");
+  std::printf("  C++ SDK:       p50 %.3f  p99 %.3f  max %.3f\n", cpp_latency.p50_ms,
+              cpp_latency.p99_ms, cpp_latency.max_ms);
+  if (node) {
+    std::printf("  Node invoker:  p50 %.3f  p99 %.3f  max %.3f (half-close-idle 200ms)\n",
+                js_latency.p50_ms, js_latency.p99_ms, js_latency.max_ms);
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
