@@ -43,6 +43,12 @@ void Session::Detach(Partition partition, SessionReceiver* receiver) {
 
 absl::StatusOr<std::unique_ptr<PartitionReader>> Session::OpenReader(Partition partition,
                                                                      StartAt start) {
+  // Under the lock: Close() marks the session closed before it destroys the membership, so a
+  // Receive starting while its subscription ends never reaches a destroyed membership.
+  absl::MutexLock lock(&mu_);
+  if (closed_ || membership_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", id_, " has ended"));
+  }
   return membership_->OpenReader(partition, start);
 }
 
@@ -50,6 +56,7 @@ void Session::OnChange(const AssignmentChange& change) {
   SessionListener* listener;
   {
     absl::MutexLock lock(&mu_);
+    if (closed_) return;  // Close() revokes every receiver itself.
     for (Partition p : change.revoked) {
       owned_.erase(p);
       auto it = receivers_.find(p);
@@ -69,12 +76,17 @@ void Session::OnChange(const AssignmentChange& change) {
 }
 
 void Session::Close(const absl::Status& why) {
+  std::unique_ptr<GroupMembership> membership;
   {
     absl::MutexLock lock(&mu_);
     listener_ = nullptr;
+    closed_ = true;
+    owned_.clear();  // No Attach succeeds from here on.
+    membership = std::move(membership_);
   }
-  // Leaving the group waits for an assignment callback in progress to finish.
-  membership_.reset();
+  // Leaving the group waits for an assignment callback in progress to finish; outside mu_,
+  // which that callback takes.
+  membership.reset();
   absl::MutexLock lock(&mu_);
   for (auto& [p, receiver] : receivers_) {
     receiver->Revoke(why);
@@ -252,7 +264,10 @@ absl::StatusOr<std::shared_ptr<Session>> Gateway::StartSession(
   if (!membership.ok()) {
     return membership.status();
   }
-  session->membership_ = *std::move(membership);
+  {
+    absl::MutexLock lock(&session->mu_);
+    session->membership_ = *std::move(membership);
+  }
   NoteGroup(topic, group.name);
   absl::MutexLock lock(&mu_);
   sessions_[session->id()] = session;

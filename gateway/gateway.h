@@ -103,8 +103,9 @@ class Session {
   std::set<Partition> owned_ ABSL_GUARDED_BY(mu_);
   std::map<Partition, SessionReceiver*> receivers_ ABSL_GUARDED_BY(mu_);
   SessionListener* listener_ ABSL_GUARDED_BY(mu_) = nullptr;
-  // Destroyed in Close(), outside mu_: leaving the group may call OnChange on this thread.
-  std::unique_ptr<GroupMembership> membership_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // Moved out in Close() and destroyed outside mu_: leaving the group may call OnChange.
+  std::unique_ptr<GroupMembership> membership_ ABSL_GUARDED_BY(mu_);
 };
 
 // Thread-safe. Publish and session calls never block; stream administration may.
