@@ -28,110 +28,20 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "tests/gateway/gateway_fixture.h"
+#include "tests/gateway/liiklus_client.h"
 
 namespace runnel::testing {
 namespace {
 
-std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(30)) {
-  auto c = std::make_unique<grpc::ClientContext>();
-  c->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-  return c;
-}
+// Kafka rebalances and broker round trips take seconds: every wait here is longer than the
+// helpers' defaults.
+constexpr absl::Duration kCall = absl::Seconds(30);
+constexpr absl::Duration kWait = absl::Seconds(60);
+constexpr auto kEvent = liiklus::ReceiveRequest::LIIKLUS_EVENT;
 
 std::string UniqueName(absl::string_view base) {
   static int counter = 0;
   return absl::StrCat(base, "-", ::getpid(), "-", counter++, "-", absl::ToUnixMillis(absl::Now()));
-}
-
-// Reads a Subscribe stream on a thread, collecting assignments.
-class Subscription {
- public:
-  Subscription(liiklus::LiiklusService::Stub& stub, const liiklus::SubscribeRequest& request) {
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(240));
-    reader_ = stub.Subscribe(&context_, request);
-    thread_ = std::thread([this] {
-      liiklus::SubscribeReply reply;
-      while (reader_->Read(&reply)) {
-        absl::MutexLock lock(&mu_);
-        assignments_.push_back(reply.assignment());
-      }
-      grpc::Status status = reader_->Finish();
-      absl::MutexLock lock(&mu_);
-      status_ = status;
-    });
-  }
-  ~Subscription() {
-    context_.TryCancel();
-    thread_.join();
-  }
-
-  // Waits (bounded) until at least `n` assignments arrived or the stream ended; returns all.
-  std::vector<liiklus::Assignment> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(60)) {
-    absl::MutexLock lock(&mu_);
-    auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return assignments_.size() >= n || status_.has_value();
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
-    return std::vector<liiklus::Assignment>(assignments_.begin(), assignments_.end());
-  }
-  std::optional<grpc::Status> status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-
- private:
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReader<liiklus::SubscribeReply>> reader_;
-  std::thread thread_;
-  absl::Mutex mu_;
-  std::deque<liiklus::Assignment> assignments_ ABSL_GUARDED_BY(mu_);
-  std::optional<grpc::Status> status_ ABSL_GUARDED_BY(mu_);
-};
-
-struct Received {
-  std::vector<liiklus::ReceiveReply> replies;
-  grpc::Status status;
-};
-
-// Receives until `n` replies came, the stream ended, or `timeout` passed.
-Received Receive(liiklus::LiiklusService::Stub& stub, const liiklus::Assignment& assignment,
-                 size_t n, absl::Duration timeout = absl::Seconds(30)) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-  liiklus::ReceiveRequest request;
-  *request.mutable_assignment() = assignment;
-  request.set_format(liiklus::ReceiveRequest::LIIKLUS_EVENT);
-  auto reader = stub.Receive(&context, request);
-  Received out;
-  liiklus::ReceiveReply reply;
-  while (out.replies.size() < n && reader->Read(&reply)) out.replies.push_back(reply);
-  if (out.replies.size() >= n) context.TryCancel();
-  out.status = reader->Finish();
-  return out;
-}
-
-liiklus::PublishRequest Event(const std::string& topic, const std::string& data,
-                              const std::string& key = "") {
-  liiklus::PublishRequest r;
-  r.set_topic(topic);
-  r.set_key(key);
-  auto* e = r.mutable_liiklusevent();
-  e->set_id(absl::StrCat("id-", data));
-  e->set_type("test.event");
-  e->set_source("/tests");
-  e->set_data_content_type("text/plain");
-  e->set_data(data);
-  return r;
-}
-
-liiklus::SubscribeRequest SubscribeRequest(const std::string& topic, const std::string& group,
-                                           bool latest = false) {
-  liiklus::SubscribeRequest r;
-  r.set_topic(topic);
-  r.set_group(group);
-  r.set_auto_offset_reset(latest ? liiklus::SubscribeRequest::LATEST
-                                 : liiklus::SubscribeRequest::EARLIEST);
-  return r;
 }
 
 bool SkipKafka() {
@@ -172,13 +82,13 @@ class GatewayOnKafka : public ::testing::Test {
     req.mutable_stream()->set_partitions(partitions);
     req.mutable_stream()->set_content_type("text/plain");
     v1::Stream reply;
-    return gw.runnel().CreateStream(Context().get(), req, &reply);
+    return gw.runnel().CreateStream(Context(kCall).get(), req, &reply);
   }
 
   static absl::StatusOr<liiklus::PublishReply> Publish(GatewayProcess& gw,
                                                        const liiklus::PublishRequest& request) {
     liiklus::PublishReply reply;
-    grpc::Status s = gw.liiklus().Publish(Context().get(), request, &reply);
+    grpc::Status s = gw.liiklus().Publish(Context(kCall).get(), request, &reply);
     if (!s.ok()) {
       return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     }
@@ -187,13 +97,9 @@ class GatewayOnKafka : public ::testing::Test {
 
   static grpc::Status Ack(GatewayProcess& gw, const std::string& topic, const std::string& group,
                           uint32_t partition, uint64_t offset) {
-    liiklus::AckRequest req;
-    req.set_topic(topic);
-    req.set_group(group);
-    req.set_partition(partition);
-    req.set_offset(offset);
     google::protobuf::Empty empty;
-    return gw.liiklus().Ack(Context().get(), req, &empty);
+    return gw.liiklus().Ack(Context(kCall).get(), AckRequest(topic, group, partition, offset),
+                            &empty);
   }
 
   std::string brokers_;
@@ -215,9 +121,9 @@ TEST_F(GatewayOnKafka, PublishSubscribeReceiveAckAndOffsets) {
   }
   {
     Subscription sub(gw->liiklus(), SubscribeRequest(topic, "billing"));
-    auto assignments = sub.WaitFor(1);
+    auto assignments = sub.WaitFor(1, kWait);
     ASSERT_EQ(assignments.size(), 1u) << gw->process().Log();
-    Received got = Receive(gw->liiklus(), assignments[0], 10);
+    Received got = Receive(gw->liiklus(), assignments[0], 10, kEvent, kCall);
     ASSERT_EQ(got.replies.size(), 10u) << got.status.error_message();
     for (int i = 0; i < 10; ++i) {
       const auto& r = got.replies[i].liiklus_event_record();
@@ -231,19 +137,19 @@ TEST_F(GatewayOnKafka, PublishSubscribeReceiveAckAndOffsets) {
   offsets_req.set_topic(topic);
   offsets_req.set_group("billing");
   liiklus::GetOffsetsReply offsets;
-  ASSERT_TRUE(gw->liiklus().GetOffsets(Context().get(), offsets_req, &offsets).ok());
+  ASSERT_TRUE(gw->liiklus().GetOffsets(Context(kCall).get(), offsets_req, &offsets).ok());
   EXPECT_EQ(offsets.offsets().at(0), 4u);
   liiklus::GetEndOffsetsRequest ends_req;
   ends_req.set_topic(topic);
   liiklus::GetEndOffsetsReply ends;
-  ASSERT_TRUE(gw->liiklus().GetEndOffsets(Context().get(), ends_req, &ends).ok());
+  ASSERT_TRUE(gw->liiklus().GetEndOffsets(Context(kCall).get(), ends_req, &ends).ok());
   EXPECT_EQ(ends.offsets().at(0), 9u);  // liiklus: the last offset, not the next one.
 
   // A new member of the group resumes after the acknowledged offset.
   Subscription sub(gw->liiklus(), SubscribeRequest(topic, "billing"));
-  auto assignments = sub.WaitFor(1);
+  auto assignments = sub.WaitFor(1, kWait);
   ASSERT_EQ(assignments.size(), 1u);
-  Received got = Receive(gw->liiklus(), assignments[0], 5);
+  Received got = Receive(gw->liiklus(), assignments[0], 5, kEvent, kCall);
   ASSERT_EQ(got.replies.size(), 5u) << got.status.error_message();
   EXPECT_EQ(got.replies[0].liiklus_event_record().offset(), 5u);
 }
@@ -256,14 +162,14 @@ TEST_F(GatewayOnKafka, EmptyPartitionsReportZeroEndOffsets) {
   liiklus::GetEndOffsetsRequest req;
   req.set_topic(topic);
   liiklus::GetEndOffsetsReply ends;
-  ASSERT_TRUE(gw->liiklus().GetEndOffsets(Context().get(), req, &ends).ok());
+  ASSERT_TRUE(gw->liiklus().GetEndOffsets(Context(kCall).get(), req, &ends).ok());
   EXPECT_EQ(ends.offsets().at(0), 0u);
   EXPECT_EQ(ends.offsets().at(1), 0u);
   auto keyed = Publish(*gw, Event(topic, "x", "k"));
   ASSERT_TRUE(keyed.ok()) << keyed.status();
   // The same key lands in the same partition.
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Publish(*gw, Event(topic, "y", "k"))->partition(), keyed->partition());
-  ASSERT_TRUE(gw->liiklus().GetEndOffsets(Context().get(), req, &ends).ok());
+  ASSERT_TRUE(gw->liiklus().GetEndOffsets(Context(kCall).get(), req, &ends).ok());
   EXPECT_EQ(ends.offsets().at(keyed->partition()), 3u);  // The last offset (liiklus).
 }
 
@@ -274,12 +180,12 @@ TEST_F(GatewayOnKafka, LatestSkipsOldRecordsAndEarliestReadsThem) {
   ASSERT_TRUE(CreateStream(*gw, topic).ok());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Publish(*gw, Event(topic, absl::StrCat("old", i))).ok());
   Subscription latest(gw->liiklus(), SubscribeRequest(topic, "late", /*latest=*/true));
-  auto a = latest.WaitFor(1);
+  auto a = latest.WaitFor(1, kWait);
   ASSERT_EQ(a.size(), 1u);
   // "Latest" is resolved when the receive opens, which the client cannot observe: keep
   // publishing "new" (bounded) until the receive delivers one; it must never see an "old".
   Received got;
-  std::thread receiver([&] { got = Receive(gw->liiklus(), a[0], 1); });
+  std::thread receiver([&] { got = Receive(gw->liiklus(), a[0], 1, kEvent, kCall); });
   std::atomic<bool> stop{false};
   std::thread publisher([&] {
     for (int i = 0; i < 50 && !stop.load(); ++i) {
@@ -295,9 +201,9 @@ TEST_F(GatewayOnKafka, LatestSkipsOldRecordsAndEarliestReadsThem) {
   EXPECT_GE(got.replies[0].liiklus_event_record().offset(), 3u);
 
   Subscription earliest(gw->liiklus(), SubscribeRequest(topic, "early"));
-  auto e = earliest.WaitFor(1);
+  auto e = earliest.WaitFor(1, kWait);
   ASSERT_EQ(e.size(), 1u);
-  got = Receive(gw->liiklus(), e[0], 4);
+  got = Receive(gw->liiklus(), e[0], 4, kEvent, kCall);
   ASSERT_EQ(got.replies.size(), 4u);
   EXPECT_EQ(got.replies[0].liiklus_event_record().event().data(), "old0");
   EXPECT_EQ(got.replies[3].liiklus_event_record().event().data(), "new");
@@ -328,7 +234,7 @@ TEST_F(GatewayOnKafka, TwoReplicasSplitPartitionsAndARebalanceResumesAtTheCommit
     v1::Stream s;
     grpc::Status status;
     for (int i = 0; i < 100; ++i) {
-      status = second->runnel().GetStream(Context().get(), req, &s);
+      status = second->runnel().GetStream(Context(kCall).get(), req, &s);
       if (status.ok()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -344,9 +250,9 @@ TEST_F(GatewayOnKafka, TwoReplicasSplitPartitionsAndARebalanceResumesAtTheCommit
   }
 
   auto a = std::make_unique<Subscription>(first->liiklus(), SubscribeRequest(topic, "g"));
-  ASSERT_EQ(a->WaitFor(kPartitions).size(), static_cast<size_t>(kPartitions)) << first->process().Log();
+  ASSERT_EQ(a->WaitFor(kPartitions, kWait).size(), static_cast<size_t>(kPartitions)) << first->process().Log();
   auto b = std::make_unique<Subscription>(second->liiklus(), SubscribeRequest(topic, "g"));
-  auto b_assigned = b->WaitFor(kPartitions / 2);
+  auto b_assigned = b->WaitFor(kPartitions / 2, kWait);
   ASSERT_EQ(b_assigned.size(), static_cast<size_t>(kPartitions / 2)) << second->process().Log();
   std::set<uint32_t> owned_by_b;
   for (const auto& x : b_assigned) owned_by_b.insert(x.partition());
@@ -356,7 +262,7 @@ TEST_F(GatewayOnKafka, TwoReplicasSplitPartitionsAndARebalanceResumesAtTheCommit
   const uint32_t moved = *owned_by_b.begin();
   const size_t in_moved = static_cast<size_t>(per_partition[moved]);
   ASSERT_GE(in_moved, 2u);
-  Received read_by_b = Receive(second->liiklus(), *LatestFor(b_assigned, moved), in_moved);
+  Received read_by_b = Receive(second->liiklus(), *LatestFor(b_assigned, moved), in_moved, kEvent, kCall);
   ASSERT_EQ(read_by_b.replies.size(), in_moved) << read_by_b.status.error_message();
   const uint64_t acked = in_moved / 2 - 1;
   ASSERT_TRUE(Ack(*second, topic, "g", moved, acked).ok());
@@ -365,14 +271,14 @@ TEST_F(GatewayOnKafka, TwoReplicasSplitPartitionsAndARebalanceResumesAtTheCommit
   // The first replica gets the moved partition back and resumes right after the ack.
   std::optional<liiklus::Assignment> regained;
   for (size_t n = kPartitions + 1; n <= kPartitions + 4 && !regained; ++n) {
-    auto all = a->WaitFor(n);
+    auto all = a->WaitFor(n, kWait);
     if (all.size() < n) break;
     for (size_t i = kPartitions; i < all.size(); ++i) {
       if (all[i].partition() == moved) regained = all[i];
     }
   }
   ASSERT_TRUE(regained.has_value()) << first->process().Log();
-  Received resumed = Receive(first->liiklus(), *regained, in_moved - acked - 1);
+  Received resumed = Receive(first->liiklus(), *regained, in_moved - acked - 1, kEvent, kCall);
   ASSERT_EQ(resumed.replies.size(), in_moved - acked - 1) << resumed.status.error_message();
   EXPECT_EQ(resumed.replies[0].liiklus_event_record().offset(), acked + 1);
   EXPECT_EQ(resumed.replies.back().liiklus_event_record().offset(), in_moved - 1);
@@ -381,7 +287,7 @@ TEST_F(GatewayOnKafka, TwoReplicasSplitPartitionsAndARebalanceResumesAtTheCommit
   oreq.set_topic(topic);
   oreq.set_group("g");
   liiklus::GetOffsetsReply offsets;
-  ASSERT_TRUE(first->liiklus().GetOffsets(Context().get(), oreq, &offsets).ok());
+  ASSERT_TRUE(first->liiklus().GetOffsets(Context(kCall).get(), oreq, &offsets).ok());
   EXPECT_EQ(offsets.offsets().at(moved), acked);
 }
 
@@ -416,7 +322,7 @@ TEST_F(GatewayOnKafka, BrokerRestartMidStreamLosesNoAcknowledgedRecord) {
 
   // A member that reads and acknowledges part of the stream before the outage.
   Subscription sub(gw->liiklus(), SubscribeRequest(topic, "reader"));
-  auto a = sub.WaitFor(1);
+  auto a = sub.WaitFor(1, kWait);
   ASSERT_EQ(a.size(), 1u) << gw->process().Log();
 
   std::map<uint64_t, std::string> acknowledged;  // offset -> data
@@ -425,7 +331,7 @@ TEST_F(GatewayOnKafka, BrokerRestartMidStreamLosesNoAcknowledgedRecord) {
     ASSERT_TRUE(r.ok()) << r.status();
     acknowledged[r->offset()] = absl::StrCat("before-", i);
   }
-  Received before = Receive(gw->liiklus(), a[0], 50);
+  Received before = Receive(gw->liiklus(), a[0], 50, kEvent, kCall);
   ASSERT_EQ(before.replies.size(), 50u) << before.status.error_message();
   constexpr uint64_t kAcked = 29;
   ASSERT_TRUE(Ack(*gw, topic, "reader", 0, kAcked).ok());
@@ -463,7 +369,7 @@ TEST_F(GatewayOnKafka, BrokerRestartMidStreamLosesNoAcknowledgedRecord) {
   for (size_t n = 1; n <= 4; ++n) {
     auto assignments = sub.WaitFor(n, absl::Seconds(30));
     if (assignments.size() < n) break;
-    got = Receive(gw->liiklus(), assignments.back(), expected, absl::Seconds(60));
+    got = Receive(gw->liiklus(), assignments.back(), expected, kEvent, kWait);
     if (got.replies.size() == expected) break;
   }
   ASSERT_EQ(got.replies.size(), expected) << got.status.error_message() << gw->process().Log();

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "tests/gateway/gateway_fixture.h"
+#include "tests/gateway/liiklus_client.h"
 
 // liiklus's deprecated fields are exercised on purpose.
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -27,102 +28,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10)) {
-  auto c = std::make_unique<grpc::ClientContext>();
-  c->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-  return c;
-}
-
-// Reads a Subscribe stream on a thread, collecting assignments.
-class Subscription {
- public:
-  Subscription(liiklus::LiiklusService::Stub& stub, liiklus::SubscribeRequest request) {
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    reader_ = stub.Subscribe(&context_, request);
-    thread_ = std::thread([this] {
-      liiklus::SubscribeReply reply;
-      while (reader_->Read(&reply)) {
-        absl::MutexLock lock(&mu_);
-        assignments_.push_back(reply.assignment());
-      }
-      grpc::Status status = reader_->Finish();
-      absl::MutexLock lock(&mu_);
-      status_ = status;
-    });
-  }
-  ~Subscription() {
-    context_.TryCancel();
-    thread_.join();
-  }
-
-  // Waits until at least `n` assignments arrived; returns all so far.
-  std::vector<liiklus::Assignment> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(10)) {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(
-                             +[](std::pair<Subscription*, size_t>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                               return a->first->assignments_.size() >= a->second ||
-                                      a->first->status_.has_value();
-                             },
-                             new std::pair<Subscription*, size_t>(this, n)),
-                         timeout);
-    return std::vector<liiklus::Assignment>(assignments_.begin(), assignments_.end());
-  }
-  std::optional<grpc::Status> status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-
- private:
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReader<liiklus::SubscribeReply>> reader_;
-  std::thread thread_;
-  absl::Mutex mu_;
-  std::deque<liiklus::Assignment> assignments_ ABSL_GUARDED_BY(mu_);
-  std::optional<grpc::Status> status_ ABSL_GUARDED_BY(mu_);
-};
-
-struct Received {
-  std::vector<liiklus::ReceiveReply> replies;
-  grpc::Status status;  // OK if the stream ended by itself, CANCELLED if we stopped reading.
-};
-
-// Receives until `n` replies came, the stream ended, or `timeout` passed.
-Received Receive(liiklus::LiiklusService::Stub& stub, const liiklus::Assignment& assignment,
-                 size_t n, liiklus::ReceiveRequest::ContentFormat format =
-                               liiklus::ReceiveRequest::LIIKLUS_EVENT,
-                 absl::Duration timeout = absl::Seconds(10)) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-  liiklus::ReceiveRequest request;
-  *request.mutable_assignment() = assignment;
-  request.set_format(format);
-  auto reader = stub.Receive(&context, request);
-  Received out;
-  liiklus::ReceiveReply reply;
-  while (out.replies.size() < n && reader->Read(&reply)) {
-    out.replies.push_back(reply);
-  }
-  if (out.replies.size() >= n) context.TryCancel();
-  out.status = reader->Finish();
-  return out;
-}
-
-liiklus::PublishRequest Event(const std::string& topic, const std::string& data,
-                              const std::string& key = "",
-                              const std::string& content_type = "text/plain") {
-  liiklus::PublishRequest r;
-  r.set_topic(topic);
-  r.set_key(key);
-  auto* e = r.mutable_liiklusevent();
-  e->set_id(absl::StrCat("id-", data));
-  e->set_type("test.event");
-  e->set_source("/tests");
-  e->set_data_content_type(content_type);
-  e->set_data(data);
-  (*e->mutable_extensions())["seq"] = data;
-  return r;
-}
 
 class GatewayIntegration : public ::testing::Test {
  protected:
@@ -157,23 +62,8 @@ class GatewayIntegration : public ::testing::Test {
 
   grpc::Status Ack(const std::string& topic, const std::string& group, uint32_t partition,
                    uint64_t offset) {
-    liiklus::AckRequest req;
-    req.set_topic(topic);
-    req.set_group(group);
-    req.set_partition(partition);
-    req.set_offset(offset);
     google::protobuf::Empty empty;
-    return gw_->liiklus().Ack(Context().get(), req, &empty);
-  }
-
-  liiklus::SubscribeRequest SubscribeRequest(const std::string& topic, const std::string& group,
-                                             bool latest = false) {
-    liiklus::SubscribeRequest r;
-    r.set_topic(topic);
-    r.set_group(group);
-    r.set_auto_offset_reset(latest ? liiklus::SubscribeRequest::LATEST
-                                   : liiklus::SubscribeRequest::EARLIEST);
-    return r;
+    return gw_->liiklus().Ack(Context().get(), AckRequest(topic, group, partition, offset), &empty);
   }
 
   // A plain HTTP/1.1 request to the gateway's HTTP port: {status, body}.
