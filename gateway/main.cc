@@ -1,31 +1,17 @@
 // runnel-gateway: parse the configuration, start the server, wait for SIGTERM/SIGINT, shut down.
-#include <csignal>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "common/logging.h"
+#include "common/process.h"
 #include "gateway/config.h"
 #include "gateway/server.h"
 
-extern char** environ;
-
 int main(int argc, char** argv) {
-  // Block the stop signals before any thread starts, so that only sigwait() below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
+  const runnel::StopSignals stop_signals;  // Before any thread starts.
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string kv(*e);
-    if (const size_t eq = kv.find('='); eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  auto config = runnel::gateway::ParseGatewayCommandLine(args, env);
+  auto config = runnel::gateway::ParseGatewayCommandLine(args, runnel::CurrentEnvironment());
   if (!config.ok()) {
     std::fprintf(stderr, "runnel-gateway: %s\n", std::string(config.status().message()).c_str());
     return 2;
@@ -42,9 +28,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "runnel-gateway: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  RUNNEL_LOG(INFO) << "stopping" << runnel::Kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  RUNNEL_LOG(INFO) << "stopping" << runnel::Kv("signal", stop_signals.Wait());
   (*server)->Shutdown();
   return 0;
 }

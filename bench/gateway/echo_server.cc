@@ -7,13 +7,13 @@
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
 
 #include <cstdio>
 #include <deque>
 #include <mutex>
 #include <string>
 
+#include "common/process.h"
 #include "echo.grpc.pb.h"
 
 namespace {
@@ -111,11 +111,7 @@ class EchoService final : public runnel::bench::Echo::CallbackService {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const runnel::StopSignals stop_signals;  // Before any thread starts.
   EchoService service;
   int port = 0;
   grpc::ServerBuilder builder;
@@ -129,8 +125,7 @@ int main(int argc, char** argv) {
   }
   std::printf("gateway_bench_echo_server: ready grpc_port=%d\n", port);
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  stop_signals.Wait();
   server->Shutdown();
   return 0;
 }

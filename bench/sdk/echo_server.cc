@@ -5,13 +5,13 @@
 // SIGTERM/SIGINT. Usage: echo_server [port]
 
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
 
+#include "common/process.h"
 #include "riff/riff-rpc.grpc.pb.h"
 
 namespace {
@@ -78,11 +78,7 @@ class Service final : public streaming::Riff::CallbackService {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const runnel::StopSignals stop_signals;  // Before any thread starts.
   Service service;
   int port = 0;
   grpc::ServerBuilder builder;
@@ -92,8 +88,7 @@ int main(int argc, char** argv) {
   auto server = builder.BuildAndStart();
   std::printf("runnel-sdk: ready grpc_port=%d http_port=-1\n", port);
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  stop_signals.Wait();
   server->Shutdown();
   return 0;
 }

@@ -15,20 +15,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-
-extern char** environ;
+#include "common/process.h"
 
 namespace runnel::testing {
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(std::vector<std::string> argv,
                                                  std::map<std::string, std::string> env,
                                                  std::string log_path) {
-  std::map<std::string, std::string> merged;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string kv(*e);
-    const size_t eq = kv.find('=');
-    if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  std::map<std::string, std::string> merged = CurrentEnvironment();
   for (auto& [k, v] : env) merged[k] = v;
   std::vector<std::string> env_strings;
   for (auto& [k, v] : merged) env_strings.push_back(k + "=" + v);
