@@ -177,23 +177,10 @@ grpc::ServerWriteReactor<liiklus::SubscribeReply>* LiiklusServiceImpl::Subscribe
 
 grpc::ServerWriteReactor<liiklus::ReceiveReply>* LiiklusServiceImpl::Receive(
     grpc::CallbackServerContext* context, const liiklus::ReceiveRequest* request) {
-  std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
-  if (session == nullptr) {
-    return FailedStream<liiklus::ReceiveReply>(
-        gateway_, "Receive",
-        absl::NotFoundError(absl::StrCat("no subscription session '",
-                                         request->assignment().session_id(),
-                                         "' (it ended, or the gateway restarted): subscribe again")));
-  }
-  PartitionStreamParams params{
-      .topic = session->topic(),
-      .partition = static_cast<Partition>(request->assignment().partition()),
-      .format = request->format(),
-      .session = std::move(session),
-      .last_known_offset = request->last_known_offset(),
-      .max_records = 256,
-  };
-  return new PartitionStreamReactor<liiklus::ReceiveReply>(gateway_, blocking_, std::move(params));
+  // liiklus sends one record per reply; a store read fetches up to 256 of them at a time.
+  return StartGroupRead<liiklus::ReceiveReply>(gateway_, blocking_, "Receive", request->assignment(),
+                                               request->format(), request->last_known_offset(),
+                                               /*max_records=*/256);
 }
 
 grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* context,

@@ -17,11 +17,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/executor.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "gateway/gateway.h"
+#include "gateway/grpc_calls.h"
 #include "runnel/v1/gateway.pb.h"
 
 namespace runnel::gateway {
@@ -263,6 +265,33 @@ inline void PartitionStreamReactor<v1::ReceiveBatchesReply>::Pack(
                                           r.offset <= latest_acked_);
   }
   outbox_.push_back(std::move(batch));
+}
+
+// A group read (liiklus Receive, runnel.v1 ReceiveBatches) of the partition `assignment` names,
+// resuming after `last_known_offset`; a stream failed with NOT_FOUND when the assignment's session
+// is gone.
+template <typename Reply>
+grpc::ServerWriteReactor<Reply>* StartGroupRead(Gateway* gateway, Executor* blocking,
+                                                const char* method,
+                                                const liiklus::Assignment& assignment,
+                                                liiklus::ReceiveRequest::ContentFormat format,
+                                                uint64_t last_known_offset, size_t max_records) {
+  std::shared_ptr<Session> session = gateway->FindSession(assignment.session_id());
+  if (session == nullptr) {
+    return FailedStream<Reply>(
+        gateway, method,
+        absl::NotFoundError(absl::StrCat("no subscription session '", assignment.session_id(),
+                                         "' (it ended, or the gateway restarted): subscribe again")));
+  }
+  PartitionStreamParams params{
+      .topic = session->topic(),
+      .partition = static_cast<Partition>(assignment.partition()),
+      .format = format,
+      .session = std::move(session),
+      .last_known_offset = last_known_offset,
+      .max_records = max_records,
+  };
+  return new PartitionStreamReactor<Reply>(gateway, blocking, std::move(params));
 }
 
 }  // namespace runnel::gateway

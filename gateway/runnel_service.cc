@@ -349,24 +349,10 @@ RunnelServiceImpl::PublishBatches(grpc::CallbackServerContext*) {
 
 grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* RunnelServiceImpl::ReceiveBatches(
     grpc::CallbackServerContext*, const v1::ReceiveBatchesRequest* request) {
-  std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
-  if (session == nullptr) {
-    return FailedStream<v1::ReceiveBatchesReply>(
-        gateway_, "ReceiveBatches",
-        absl::NotFoundError(absl::StrCat("no subscription session '",
-                                         request->assignment().session_id(),
-                                         "' (it ended, or the gateway restarted): subscribe again")));
-  }
-  PartitionStreamParams params{
-      .topic = session->topic(),
-      .partition = static_cast<Partition>(request->assignment().partition()),
-      .format = request->format(),
-      .session = std::move(session),
-      .last_known_offset = request->last_known_offset(),
-      .max_records = BatchSize(request->max_records()),
-  };
-  return new PartitionStreamReactor<v1::ReceiveBatchesReply>(gateway_, blocking_,
-                                                             std::move(params));
+  return StartGroupRead<v1::ReceiveBatchesReply>(gateway_, blocking_, "ReceiveBatches",
+                                                 request->assignment(), request->format(),
+                                                 request->last_known_offset(),
+                                                 BatchSize(request->max_records()));
 }
 
 grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* RunnelServiceImpl::Read(
