@@ -27,13 +27,10 @@ namespace {
 using ::runnel::gateway::testing::AppendOne;
 using ::runnel::gateway::testing::AppendSync;
 using ::runnel::gateway::testing::KafkaTestOptions;
+using ::runnel::gateway::testing::PrivateKafkaBroker;
+using ::runnel::gateway::testing::UniqueName;
 using ::runnel::gateway::testing::MakeRecord;
 using ::runnel::gateway::testing::ReadN;
-
-std::string UniqueName(absl::string_view base) {
-  static int counter = 0;
-  return absl::StrCat(base, "-", ::getpid(), "-", counter++, "-", absl::ToUnixMillis(absl::Now()));
-}
 
 std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -130,31 +127,9 @@ TEST(KafkaRecordStore, BadOptionsFailAtOpen) {
   EXPECT_EQ(OpenKafkaRecordStore(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-// Runs scripts/kafka.sh with its own state directory: this test restarts its broker, so it
-// must not share the suite's.
-class OwnBroker {
- public:
-  OwnBroker() : state_(std::filesystem::temp_directory_path() / UniqueName("runnel-kafka-restart")) {}
-  ~OwnBroker() { Run("stop"); }
-  int Run(absl::string_view command) {
-    const std::string line = absl::StrCat("RUNNEL_KAFKA_STATE_DIR='", state_.string(), "' '", RUNNEL_SOURCE_DIR,
-                                          "/scripts/kafka.sh' ", command);
-    return std::system(line.c_str());
-  }
-  std::string Address() {
-    std::ifstream in(state_ / "address");
-    std::string address;
-    std::getline(in, address);
-    return address;
-  }
-
- private:
-  std::filesystem::path state_;
-};
-
 TEST(KafkaRecordStore, BrokerRestartLosesNoAcknowledgedRecordAndOutageFailsUnavailable) {
   ASSERT_TRUE(KafkaTestOptions().ok()) << KafkaTestOptions().status();
-  OwnBroker broker;
+  PrivateKafkaBroker broker;
   ASSERT_EQ(broker.Run("start"), 0);
   RecordStoreOptions::Kafka options{.bootstrap_servers = broker.Address(),
                                     .properties = {{"message.timeout.ms", "5000"}}};

@@ -27,11 +27,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "gateway/testing/kafka_broker.h"
 #include "tests/gateway/gateway_fixture.h"
 #include "tests/gateway/liiklus_client.h"
 
 namespace runnel::testing {
 namespace {
+
+using ::runnel::gateway::testing::PrivateKafkaBroker;
+using ::runnel::gateway::testing::UniqueName;
 
 // Kafka rebalances and broker round trips take seconds: every wait here is longer than the
 // helpers' defaults.
@@ -39,30 +43,13 @@ constexpr absl::Duration kCall = absl::Seconds(30);
 constexpr absl::Duration kWait = absl::Seconds(60);
 constexpr auto kEvent = liiklus::ReceiveRequest::LIIKLUS_EVENT;
 
-std::string UniqueName(absl::string_view base) {
-  static int counter = 0;
-  return absl::StrCat(base, "-", ::getpid(), "-", counter++, "-", absl::ToUnixMillis(absl::Now()));
-}
-
-bool SkipKafka() {
-  const char* skip = std::getenv("RUNNEL_SKIP_KAFKA");
-  return skip != nullptr && std::string(skip) == "1";
-}
-
-std::string BrokersFromEnvironment() {
-  const char* brokers = std::getenv("RUNNEL_KAFKA_BROKERS");
-  return brokers == nullptr ? "" : brokers;
-}
-
 class GatewayOnKafka : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (SkipKafka()) GTEST_SKIP() << "RUNNEL_SKIP_KAFKA=1: Kafka tests skipped";
-    brokers_ = BrokersFromEnvironment();
-    ASSERT_FALSE(brokers_.empty())
-        << "RUNNEL_KAFKA_BROKERS is not set: run through scripts/test.sh (which starts a broker "
-           "with scripts/kafka.sh), or export RUNNEL_KAFKA_BROKERS=$(scripts/kafka.sh address); "
-           "RUNNEL_SKIP_KAFKA=1 skips these tests in a manual run";
+    if (gateway::testing::SkipKafkaTests()) GTEST_SKIP() << "RUNNEL_SKIP_KAFKA=1";
+    auto options = gateway::testing::KafkaTestOptions();
+    ASSERT_TRUE(options.ok()) << options.status();
+    brokers_ = options->bootstrap_servers;
   }
 
   // Starts a gateway replica on `brokers` (default: the suite's broker).
@@ -291,29 +278,8 @@ TEST_F(GatewayOnKafka, TwoReplicasSplitPartitionsAndARebalanceResumesAtTheCommit
   EXPECT_EQ(offsets.offsets().at(moved), acked);
 }
 
-// Runs scripts/kafka.sh with a private state directory: this test stops its broker.
-class OwnBroker {
- public:
-  OwnBroker() : state_(std::filesystem::temp_directory_path() / UniqueName("runnel-gw-kafka-restart")) {}
-  ~OwnBroker() { Run("stop"); }
-  int Run(absl::string_view command) {
-    const std::string line = absl::StrCat("RUNNEL_KAFKA_STATE_DIR='", state_.string(), "' '",
-                                          RUNNEL_SOURCE_DIR, "/scripts/kafka.sh' ", command);
-    return std::system(line.c_str());
-  }
-  std::string Address() {
-    std::ifstream in(state_ / "address");
-    std::string address;
-    std::getline(in, address);
-    return address;
-  }
-
- private:
-  std::filesystem::path state_;
-};
-
 TEST_F(GatewayOnKafka, BrokerRestartMidStreamLosesNoAcknowledgedRecord) {
-  OwnBroker broker;
+  PrivateKafkaBroker broker;
   ASSERT_EQ(broker.Run("start"), 0);
   auto gw = StartGateway({"--kafka-property", "message.timeout.ms=5000"}, broker.Address());
   ASSERT_NE(gw, nullptr);
