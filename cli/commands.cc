@@ -134,6 +134,24 @@ std::string RandomId() {
   return buf;
 }
 
+// An HTTP function's URL: "/PATH", or "http://HOST:PORT[/PATH]". Errors: kInvalidArgument.
+absl::Status ValidateFunctionUrl(const std::string& url) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid --function-url \"", url, "\": ", why,
+        "; want http://HOST:PORT/PATH (a function already running) or /PATH"));
+  };
+  if (url[0] == '/') {
+    return url.find_first_of(" \t\r\n") == std::string::npos ? absl::OkStatus()
+                                                            : bad("blanks in the path");
+  }
+  absl::string_view rest(url);
+  if (!absl::ConsumePrefix(&rest, "http://")) return bad("only http:// is supported");
+  absl::string_view authority = rest.substr(0, rest.find('/'));
+  if (!ParseHostPort(std::string(authority)).ok()) return bad("HOST:PORT is malformed");
+  return absl::OkStatus();
+}
+
 class Cli {
  public:
   explicit Cli(const CliEnv& env) : env_(env), paths_(env.home), store_(paths_) {}
@@ -206,10 +224,11 @@ class Cli {
       "  runnel stream list | delete NAME... | status NAME\n"
       "  runnel publish STREAM (--payload P... | --file F) [--content-type T] [--key K]\n"
       "  runnel subscribe STREAM [--from-beginning] [--group G] [--max N] [--timeout D]\n"
-      "  runnel processor create NAME (--function-cmd CMD | --function-address H:P)\n"
+      "  runnel processor create NAME (--function-cmd CMD [--function-url /PATH] |\n"
+      "        --function-address H:P | --function-url http://H:P/PATH)\n"
       "        --input [ALIAS:]STREAM[@earliest|latest]... [--output [ALIAS:]STREAM...]\n"
       "        [--window SPEC] [--replicas N]\n"
-      "  runnel processor list | delete NAME... | status NAME | tail NAME\n"
+      "  runnel processor list | delete NAME... | status NAME | tail NAME [--since D]\n"
       "\n"
       "Every create accepts --dry-run [-o yaml|json] to print the Kubernetes manifests it stands\n"
       "for instead (cluster mode). `runnel COMMAND --help` lists a command's flags.\n";
@@ -262,9 +281,13 @@ class Cli {
            {"payload-encoding", Kind::kValue, "raw (default) or base64"}},
           &Cli::Subscribe}},
         {"processor create",
-         {"NAME (--function-cmd CMD | --function-address HOST:PORT) --input S... [flags]",
+         {"NAME (--function-cmd CMD [--function-url /PATH] | --function-address HOST:PORT | "
+          "--function-url URL) --input S... [flags]",
           {{"function-cmd", Kind::kValue, "shell command running the function (local mode)"},
            {"function-address", Kind::kValue, "HOST:PORT of a function already running"},
+           {"function-url", Kind::kValue,
+            "an HTTP function: http://HOST:PORT/PATH already running, or /PATH served by "
+            "--function-cmd (or --image) on $PORT"},
            {"image", Kind::kValue, "function image (cluster mode, with --dry-run)"},
            {"input", Kind::kRepeated, "[ALIAS:]STREAM[@earliest|latest]", 'i'},
            {"output", Kind::kRepeated, "[ALIAS:]STREAM"},
@@ -284,7 +307,9 @@ class Cli {
         {"processor status", {"NAME", {}, &Cli::ProcessorStatus}},
         {"processor tail",
          {"NAME [flags]",
-          {{"lines", Kind::kValue, "lines of history per process (default 20)"},
+          {{"lines", Kind::kValue,
+            "lines of history per process (default 20, or all with --since)"},
+           {"since", Kind::kValue, "history written in the last D only (e.g. 5m, 1h30m)"},
            {"timeout", Kind::kValue, "stop following after this long (default: until Ctrl-C)"},
            {"no-follow", Kind::kBool, "print the history and exit"}},
           &Cli::ProcessorTail}},
@@ -1004,6 +1029,7 @@ class Cli {
     ProcessorSpec p{.name = args.positionals[0],
                     .function_cmd = args.Get("function-cmd"),
                     .function_address = args.Get("function-address"),
+                    .function_url = args.Get("function-url"),
                     .image = args.Get("image"),
                     .window = args.Get("window"),
                     .input_content_type = args.Get("input-content-type"),
@@ -1011,10 +1037,34 @@ class Cli {
                     .created_unix_ms = NowMs()};
     if (absl::Status v = ValidateName("processor", p.name); !v.ok()) return FromStatus(v);
     const bool dry_run = args.Has("dry-run");
-    int sources = !p.function_cmd.empty() + !p.function_address.empty() + !p.image.empty();
+    if (args.Has("function-url") && p.function_url.empty()) {
+      return Usage("--function-url needs a value: http://HOST:PORT/PATH or /PATH");
+    }
+    const bool url_runs_elsewhere = !p.function_url.empty() && p.function_url[0] != '/';
+    if (!p.function_url.empty()) {
+      if (absl::Status s = ValidateFunctionUrl(p.function_url); !s.ok()) return FromStatus(s);
+      if (!p.function_address.empty()) {
+        return Usage("--function-url and --function-address both name the function: give one "
+                     "(--function-url for an HTTP function, --function-address for riff-rpc)");
+      }
+      if (url_runs_elsewhere && (!p.function_cmd.empty() || !p.image.empty())) {
+        return Usage(absl::StrCat(
+            "--function-url ", p.function_url, " names a function already running; with ",
+            p.function_cmd.empty() ? "--image" : "--function-cmd",
+            " give only its path (e.g. --function-url /), served on the port in $PORT"));
+      }
+      if (!url_runs_elsewhere && p.function_cmd.empty() && p.image.empty()) {
+        return Usage(absl::StrCat("--function-url ", p.function_url,
+                                  " is a path: add --function-cmd CMD (or --image IMAGE with "
+                                  "--dry-run) to run the HTTP server it belongs to, or give a "
+                                  "full URL http://HOST:PORT", p.function_url));
+      }
+    }
+    int sources = !p.function_cmd.empty() + !p.function_address.empty() + !p.image.empty() +
+                  url_runs_elsewhere;
     if (sources != 1) {
-      return Usage("give exactly one of --function-cmd CMD, --function-address HOST:PORT, or "
-                   "(with --dry-run) --image IMAGE");
+      return Usage("give exactly one of --function-cmd CMD, --function-address HOST:PORT, "
+                   "--function-url http://HOST:PORT/PATH, or (with --dry-run) --image IMAGE");
     }
     if (!p.image.empty() && !dry_run) {
       return Usage("--image runs the function in a cluster: add --dry-run -o yaml to render its "
@@ -1103,6 +1153,12 @@ class Cli {
     return {0, ""};
   }
 
+  // What runs the function, for tables: the command, else the address or URL.
+  static std::string FunctionOf(const ProcessorSpec& p) {
+    if (!p.function_cmd.empty()) return p.function_cmd;
+    return p.function_address.empty() ? p.function_url : p.function_address;
+  }
+
   // Every stream exists; the function's declared types fit the streams' types.
   absl::Status CheckStreams(const State& state, const ProcessorSpec& p) {
     absl::StatusOr<MediaType> accepts, produces;
@@ -1159,7 +1215,7 @@ class Cli {
       std::vector<std::string> inputs, outputs;
       for (const InputRef& in : p.inputs) inputs.push_back(FormatRef(in.alias, in.stream));
       for (const OutputRef& o : p.outputs) outputs.push_back(FormatRef(o.alias, o.stream));
-      std::string function = p.function_cmd.empty() ? p.function_address : p.function_cmd;
+      std::string function = FunctionOf(p);
       if (function.size() > 40) function = function.substr(0, 37) + "...";
       rows.push_back({name, function, absl::StrJoin(inputs, ", "),
                       outputs.empty() ? "<empty>" : absl::StrJoin(outputs, ", "),
@@ -1201,8 +1257,8 @@ class Cli {
     const ProcessorSpec& p = it->second;
     std::optional<ControlPlaneStatus> status = CurrentStatus();
     out() << "# " << name << ": " << ProcessorPhase(status ? &*status : nullptr, p) << "\n---\n";
-    out() << "function: " << json(p.function_cmd.empty() ? p.function_address : p.function_cmd).dump()
-          << "\n";
+    out() << "function: " << json(FunctionOf(p)).dump() << "\n";
+    if (!p.function_url.empty()) out() << "functionUrl: " << json(p.function_url).dump() << "\n";
     if (!p.window.empty()) out() << "window: " << json(p.window).dump() << "\n";
     out() << "replicas: " << p.replicas << "\ninputs:\n";
     for (const InputRef& in : p.inputs) {
@@ -1246,10 +1302,14 @@ class Cli {
     if (it == state->processors.end()) {
       return Fail(absl::StrCat("processor \"", name, "\" not found"));
     }
-    absl::StatusOr<int> lines = args.GetInt("lines", 20, 0, 100000);
+    const bool since_given = args.Has("since");
+    absl::StatusOr<int> lines = args.GetInt("lines", since_given ? 0 : 20, 0, 100000);
     absl::StatusOr<absl::Duration> timeout = args.GetDuration("timeout", absl::InfiniteDuration());
+    absl::StatusOr<absl::Duration> since = args.GetDuration("since", absl::ZeroDuration());
     if (!lines.ok()) return FromStatus(lines.status());
     if (!timeout.ok()) return FromStatus(timeout.status());
+    if (!since.ok()) return FromStatus(since.status());
+    const absl::Time cutoff = absl::Now() - *since;
     std::vector<ProcessSpec> specs =
         DesiredProcesses(*state, paths_, [](const std::string& n) { return n; });
     struct Followed {
@@ -1262,7 +1322,23 @@ class Cli {
     for (const ProcessSpec& spec : specs) {
       if (!absl::StartsWith(spec.name, "processor/" + name + "/")) continue;
       Followed f{.label = spec.name.substr(spec.name.rfind('/') + 1), .path = spec.log_path};
-      std::string history = TailFile(f.path, *lines);
+      std::string history;
+      if (since_given) {
+        absl::StatusOr<std::string> times = ReadFile(LogTimesPath(f.path));
+        absl::StatusOr<std::string> log = ReadFile(f.path);
+        if (log.ok()) {
+          const size_t from = static_cast<size_t>(
+              std::min<int64_t>(LogOffsetSince(times.ok() ? *times : "", cutoff), log->size()));
+          history = log->substr(from);
+          if (*lines > 0) {
+            std::vector<absl::string_view> all = absl::StrSplit(history, '\n', absl::SkipEmpty());
+            size_t first = all.size() > static_cast<size_t>(*lines) ? all.size() - *lines : 0;
+            history = absl::StrJoin(all.begin() + first, all.end(), "\n");
+          }
+        }
+      } else {
+        history = TailFile(f.path, *lines);
+      }
       for (absl::string_view line : absl::StrSplit(history, '\n', absl::SkipEmpty())) {
         out() << "[" << f.label << "] " << line << "\n";
       }

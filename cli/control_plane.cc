@@ -93,6 +93,8 @@ struct Supervised {
   absl::Time next_start = absl::InfinitePast();
   int consecutive_failures = 0;
   int64_t log_offset = 0;  // size of the log when this run started
+  int64_t logged_size = -1;  // the size last written to the log's times index
+  absl::Time logged_at = absl::InfinitePast();
   ProcessStatus status;
 };
 
@@ -122,6 +124,7 @@ class ControlPlane {
       if (terminate) break;
       Reconcile();
       WriteStatus(false);
+      RecordLogGrowth();
     }
     RUNNEL_LOG(INFO) << "control plane stopping";
     StopAll();
@@ -293,6 +296,30 @@ class ControlPlane {
     ReconcileStreams();
   }
 
+  // Appends "<unix ms> <size>" to a log's times index (`tail --since`), at most once a second
+  // per log, and only when the log grew.
+  void RecordLogSize(Supervised& p, int64_t size, absl::Time now) {
+    if (size == p.logged_size) return;
+    const std::string line = absl::StrCat(absl::ToUnixMillis(now), " ", size, "\n");
+    int fd = ::open(LogTimesPath(p.spec.log_path).c_str(),
+                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return;  // tail --since then reads the whole log: a courtesy lost, not data
+    if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+      p.logged_size = size;
+      p.logged_at = now;
+    }
+    ::close(fd);
+  }
+
+  void RecordLogGrowth() {
+    const absl::Time now = absl::Now();
+    for (auto& [name, p] : processes_) {
+      if (now - p.logged_at < absl::Seconds(1)) continue;
+      struct stat st {};
+      if (::stat(p.spec.log_path.c_str(), &st) == 0) RecordLogSize(p, st.st_size, now);
+    }
+  }
+
   bool IsReady(Supervised& p) {
     if (!p.spec.ready_log_line.empty()) {
       absl::StatusOr<std::string> log = ReadFile(p.spec.log_path);
@@ -314,6 +341,8 @@ class ControlPlane {
     }
     struct stat st {};
     ::fstat(log_fd, &st);
+    // The run starts here: everything after this size was written by it.
+    RecordLogSize(p, st.st_size, absl::Now());
     std::string banner = absl::StrCat("==> runnel: starting ", p.spec.name, " (",
                                       absl::StrJoin(p.spec.argv, " "), ")\n");
     if (::write(log_fd, banner.data(), banner.size()) < 0) {
@@ -540,15 +569,24 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
       std::string function_address = p.function_address;
       std::vector<std::string> after;
       for (const std::string& g : gateways) after.push_back(absl::StrCat("gateway/", g));
+      // An HTTP function: a full URL names one already running; a path goes to the HTTP server
+      // the function command starts on PORT.
+      std::string function_url = p.function_url;
       if (!p.function_cmd.empty()) {
         ProcessSpec fn{.name = absl::StrCat("processor/", name, "/function-", i)};
         fn.argv = {"/bin/sh", "-c", p.function_cmd};
         fn.env = {{"GRPC_PORT", std::to_string(ports.function_grpc_port)},
                   {"HTTP_PORT", std::to_string(ports.function_http_port)}};
+        if (!p.function_url.empty()) {
+          fn.env.emplace_back("PORT", std::to_string(ports.function_http_port));
+          function_url = absl::StrCat("http://127.0.0.1:", ports.function_http_port,
+                                      p.function_url);
+        }
         for (const auto& [k, v] : p.env) fn.env.emplace_back(k, v);
         fn.log_path = paths.log_file(fn.name);
         fn.working_dir = p.working_dir;
-        fn.ready_port = ports.function_grpc_port;
+        fn.ready_port =
+            p.function_url.empty() ? ports.function_grpc_port : ports.function_http_port;
         function_address = absl::StrCat("127.0.0.1:", ports.function_grpc_port);
         after.push_back(fn.name);
         out.push_back(std::move(fn));
@@ -557,12 +595,17 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
       sidecar.argv = {processor_bin.empty() ? "runnel-processor" : processor_bin, "--http-host",
                       "127.0.0.1", "--http-port", std::to_string(ports.processor_http_port)};
       if (!p.window.empty()) sidecar.argv.insert(sidecar.argv.end(), {"--window", p.window});
-      sidecar.env = {{"FUNCTION", function_address},
-                     {"GROUP", name},
+      if (function_url.empty()) {
+        sidecar.env = {{"FUNCTION", function_address}};
+      } else {
+        sidecar.env = {{"RUNNEL_FUNCTION_URL", function_url}};
+      }
+      sidecar.env.insert(sidecar.env.end(),
+                    {{"GROUP", name},
                      {"INPUT_NAMES", absl::StrJoin(input_names, ",")},
                      {"OUTPUT_NAMES", absl::StrJoin(output_names, ",")},
                      {"INPUT_START_OFFSETS", absl::StrJoin(offsets, ",")},
-                     {"CNB_BINDINGS", paths.bindings_dir(name)}};
+                     {"CNB_BINDINGS", paths.bindings_dir(name)}});
       sidecar.log_path = paths.log_file(sidecar.name);
       sidecar.ready_port = ports.processor_http_port;
       sidecar.ready_http_path = "/readyz";

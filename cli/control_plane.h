@@ -4,9 +4,12 @@
 //
 //   gateway g       runnel-gateway on its loopback ports, data under gateways/g/data
 //   processor p     per replica i: "function-i" (the --function-cmd, through /bin/sh, with
-//                   GRPC_PORT/HTTP_PORT set) and "processor-i" (runnel-processor with riff's
-//                   environment: FUNCTION, GROUP, INPUT_NAMES, OUTPUT_NAMES, INPUT_START_OFFSETS,
-//                   CNB_BINDINGS), started once its gateways and its function are Ready.
+//                   GRPC_PORT/HTTP_PORT set, and PORT = HTTP_PORT for an HTTP function) and
+//                   "processor-i" (runnel-processor with riff's environment: FUNCTION — or
+//                   RUNNEL_FUNCTION_URL for an HTTP function —, GROUP, INPUT_NAMES, OUTPUT_NAMES,
+//                   INPUT_START_OFFSETS, CNB_BINDINGS), started once its gateways and its
+//                   function are Ready (the function's riff-rpc port, or its HTTP port, accepts
+//                   connections).
 //
 // A process that exits is restarted after a back-off (1s, 2s, 4s … capped at 30s; reset once a
 // run lasted 10s). Each process gets its own process group, so a function started through the

@@ -78,6 +78,28 @@ TEST(DesiredProcesses, FunctionAddressMeansNoFunctionProcess) {
   EXPECT_EQ(specs[1].after, std::vector<std::string>{"gateway/g"});
 }
 
+TEST(DesiredProcesses, HttpFunctionGetsPortAndTheSidecarItsUrl) {
+  State s = Pipeline();
+  s.processors["sq"].function_url = "/invoke";
+  std::vector<ProcessSpec> specs = DesiredProcesses(s, Paths("/h"), Resolve);
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(EnvOf(specs[1], "PORT"), "9002");
+  EXPECT_EQ(EnvOf(specs[1], "HTTP_PORT"), "9002");
+  EXPECT_EQ(specs[1].ready_port, 9002);
+  EXPECT_EQ(EnvOf(specs[2], "RUNNEL_FUNCTION_URL"), "http://127.0.0.1:9002/invoke");
+  EXPECT_EQ(EnvOf(specs[2], "FUNCTION"), "<unset>");
+}
+
+TEST(DesiredProcesses, ExternalHttpFunctionMeansNoFunctionProcess) {
+  State s = Pipeline();
+  s.processors["sq"].function_cmd.clear();
+  s.processors["sq"].function_url = "http://10.0.0.1:8080/";
+  std::vector<ProcessSpec> specs = DesiredProcesses(s, Paths("/h"), Resolve);
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(EnvOf(specs[1], "RUNNEL_FUNCTION_URL"), "http://10.0.0.1:8080/");
+  EXPECT_EQ(EnvOf(specs[1], "FUNCTION"), "<unset>");
+}
+
 TEST(DesiredProcesses, MissingBinaryBlocksWithAHint) {
   std::vector<ProcessSpec> specs = DesiredProcesses(
       Pipeline(), Paths("/h"), [](const std::string& n) -> std::string {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -214,11 +215,13 @@ std::vector<Manifest> RenderStream(const StreamSpec& stream, const ManifestOptio
 absl::StatusOr<std::vector<Manifest>> RenderProcessor(
     const ProcessorSpec& processor, const std::map<std::string, std::string>& gateway_of_stream,
     const ManifestOptions& options) {
-  if (processor.image.empty() && processor.function_address.empty()) {
+  const bool external_url = absl::StartsWith(processor.function_url, "http");
+  if (processor.image.empty() && processor.function_address.empty() && !external_url) {
     return absl::InvalidArgumentError(absl::StrCat(
         "processor \"", processor.name,
         "\": cluster mode runs the function from an image; add --image IMAGE (or "
-        "--function-address HOST:PORT for a function running elsewhere)"));
+        "--function-address HOST:PORT / --function-url http://HOST:PORT/PATH for a function "
+        "running elsewhere)"));
   }
   const std::string name = absl::StrCat(processor.name, "-processor");
   Manifest labels = {{"app.kubernetes.io/name", "runnel-processor"},
@@ -275,12 +278,21 @@ absl::StatusOr<std::vector<Manifest>> RenderProcessor(
     processor_args.push_back("--window");
     processor_args.push_back(processor.window);
   }
+  // An HTTP function: a path is served by the function container on kClusterFunctionHttpPort.
+  const bool http_function = !processor.function_url.empty();
+  const std::string function_url =
+      external_url ? processor.function_url
+                   : absl::StrCat("http://localhost:", kClusterFunctionHttpPort,
+                                  processor.function_url);
+  Manifest function_env =
+      http_function ? Manifest{{"name", "RUNNEL_FUNCTION_URL"}, {"value", function_url}}
+                    : Manifest{{"name", "FUNCTION"}, {"value", function_address}};
   Manifest sidecar = {
       {"name", "processor"},
       {"image", options.processor_image},
       {"args", processor_args},
       {"env",
-       {{{"name", "FUNCTION"}, {"value", function_address}},
+       {function_env,
         {{"name", "GROUP"}, {"value", processor.name}},
         {{"name", "INPUT_NAMES"}, {"value", absl::StrJoin(input_names, ",")}},
         {{"name", "OUTPUT_NAMES"}, {"value", absl::StrJoin(output_names, ",")}},
@@ -291,13 +303,20 @@ absl::StatusOr<std::vector<Manifest>> RenderProcessor(
       {"livenessProbe", HttpProbe("/healthz", "http", 10)},
       {"volumeMounts", mounts}};
   Manifest containers = Manifest::array();
-  if (processor.function_address.empty()) {
-    Manifest env = {{{"name", "GRPC_PORT"}, {"value", std::to_string(kClusterFunctionPort)}}};
+  if (processor.function_address.empty() && !external_url) {
+    const int port = http_function ? kClusterFunctionHttpPort : kClusterFunctionPort;
+    Manifest env = Manifest::array();
+    if (http_function) {
+      env.push_back({{"name", "PORT"}, {"value", std::to_string(port)}});
+      env.push_back({{"name", "HTTP_PORT"}, {"value", std::to_string(port)}});
+    } else {
+      env.push_back({{"name", "GRPC_PORT"}, {"value", std::to_string(port)}});
+    }
     for (const auto& [k, v] : processor.env) env.push_back({{"name", k}, {"value", v}});
     containers.push_back({{"name", "function"},
                           {"image", processor.image},
                           {"env", env},
-                          {"ports", {{{"name", "function"}, {"containerPort", kClusterFunctionPort}}}},
+                          {"ports", {{{"name", "function"}, {"containerPort", port}}}},
                           {"readinessProbe", {{"tcpSocket", {{"port", "function"}}},
                                               {"periodSeconds", 5}}}});
   }

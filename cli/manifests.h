@@ -8,7 +8,10 @@
 //   stream s     ConfigMap s-stream-binding-metadata, Secret s-stream-binding-secret (riff's
 //                binding: gateway, topic), Job s-stream-provision (creates it on the gateway)
 //   processor p  Deployment p-processor (containers "function" and "processor", riff's env and
-//                CNB_BINDINGS volumes), KEDA ScaledObject p-processor (one liiklus trigger per input)
+//                CNB_BINDINGS volumes), KEDA ScaledObject p-processor (liiklus trigger per input).
+//                An HTTP function (function_url "/PATH") listens on PORT 8080 and the sidecar gets
+//                RUNNEL_FUNCTION_URL instead of FUNCTION; an external one (function_url
+//                "http://…") has no function container.
 //
 // Pure functions; thread-compatible.
 
@@ -27,7 +30,8 @@ using Manifest = nlohmann::ordered_json;
 
 inline constexpr int kClusterGatewayGrpcPort = 6565;
 inline constexpr int kClusterGatewayHttpPort = 8080;
-inline constexpr int kClusterFunctionPort = 8081;
+inline constexpr int kClusterFunctionPort = 8081;      // riff-rpc (GRPC_PORT)
+inline constexpr int kClusterFunctionHttpPort = 8080;  // HTTP functions (PORT, --function-url)
 inline constexpr int kClusterProcessorHttpPort = 8090;
 
 struct ManifestOptions {
@@ -44,8 +48,8 @@ std::string ClusterGatewayAddress(absl::string_view gateway);
 std::vector<Manifest> RenderGateway(const GatewaySpec& gateway, const ManifestOptions& options);
 std::vector<Manifest> RenderStream(const StreamSpec& stream, const ManifestOptions& options);
 // `gateway_of_stream` maps each input stream to its gateway (for the KEDA triggers).
-// Errors: kInvalidArgument when the processor has no image or function address, or an input's
-// gateway is unknown.
+// Errors: kInvalidArgument when the processor has no image, function address or external function
+// URL, or an input's gateway is unknown.
 absl::StatusOr<std::vector<Manifest>> RenderProcessor(
     const ProcessorSpec& processor, const std::map<std::string, std::string>& gateway_of_stream,
     const ManifestOptions& options);

@@ -117,6 +117,34 @@ TEST(RenderProcessor, KedaScaledObjectWithALiiklusTriggerPerInput) {
   EXPECT_EQ((*so)["spec"]["triggers"][0]["metadata"]["topic"], "numbers");
 }
 
+TEST(RenderProcessor, HttpFunctionPathIsServedByTheFunctionContainerOnPort) {
+  ProcessorSpec p = Square();
+  p.function_url = "/invoke";
+  auto ms = RenderProcessor(p, {{"numbers", "main"}}, ManifestOptions{});
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  const Manifest* d = Find(*ms, "Deployment");
+  const Manifest* fn = Container(*d, "function");
+  const Manifest* sidecar = Container(*d, "processor");
+  ASSERT_NE(fn, nullptr);
+  EXPECT_EQ(Env(*fn, "PORT"), "8080");
+  EXPECT_EQ(Env(*fn, "HTTP_PORT"), "8080");
+  EXPECT_EQ(Env(*fn, "GRPC_PORT"), "<unset>");
+  EXPECT_EQ((*fn)["ports"][0]["containerPort"], 8080);
+  EXPECT_EQ(Env(*sidecar, "RUNNEL_FUNCTION_URL"), "http://localhost:8080/invoke");
+  EXPECT_EQ(Env(*sidecar, "FUNCTION"), "<unset>");
+}
+
+TEST(RenderProcessor, ExternalHttpFunctionHasNoFunctionContainer) {
+  ProcessorSpec p = Square();
+  p.image.clear();
+  p.function_url = "http://fn.default.svc:8080/";
+  auto ms = RenderProcessor(p, {{"numbers", "main"}}, ManifestOptions{});
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  const Manifest* d = Find(*ms, "Deployment");
+  EXPECT_EQ(Container(*d, "function"), nullptr);
+  EXPECT_EQ(Env(*Container(*d, "processor"), "RUNNEL_FUNCTION_URL"), "http://fn.default.svc:8080/");
+}
+
 TEST(RenderProcessor, NeedsAnImageAndKnownGateways) {
   ProcessorSpec p = Square();
   p.image.clear();

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -72,6 +73,7 @@ std::string SerializeState(const State& state) {
     }
     j["processors"][name] = {{"function_cmd", p.function_cmd},
                              {"function_address", p.function_address},
+                             {"function_url", p.function_url},
                              {"image", p.image},
                              {"inputs", inputs},
                              {"outputs", outputs},
@@ -118,6 +120,7 @@ absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view origi
       ProcessorSpec spec{.name = name};
       Field(p, "function_cmd", spec.function_cmd);
       Field(p, "function_address", spec.function_address);
+      Field(p, "function_url", spec.function_url);
       Field(p, "image", spec.image);
       Field(p, "window", spec.window);
       Field(p, "input_content_type", spec.input_content_type);
@@ -291,6 +294,21 @@ std::string TailFile(const std::string& path, int lines) {
   std::string out;
   for (size_t i = first; i < all.size(); ++i) absl::StrAppend(&out, all[i], "\n");
   return out;
+}
+
+std::string LogTimesPath(absl::string_view log_path) { return absl::StrCat(log_path, ".times"); }
+
+int64_t LogOffsetSince(absl::string_view times_text, absl::Time since) {
+  const int64_t since_ms = absl::ToUnixMillis(since);
+  int64_t offset = 0;
+  for (absl::string_view line : absl::StrSplit(times_text, '\n', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> fields = absl::StrSplit(line, ' ');
+    int64_t ms = 0, size = 0;
+    if (!absl::SimpleAtoi(fields.first, &ms) || !absl::SimpleAtoi(fields.second, &size)) continue;
+    if (ms > since_ms) break;
+    offset = size;
+  }
+  return offset;
 }
 
 }  // namespace runnel::cli

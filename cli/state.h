@@ -6,6 +6,7 @@
 //   control-plane.pid / .log    the control plane process
 //   gateways/<g>/data           a gateway's file log
 //   logs/<process>.log          one log per supervised process, for `tail`
+//   logs/<process>.log.times    "<unix ms> <log size>" lines: when the log grew (`tail --since`)
 //   processors/<p>/bindings     riff CNB_BINDINGS directories for each processor's sidecar
 //
 // Both JSON files are replaced atomically (write to a temporary file, fsync, rename), so a reader
@@ -20,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "cli/references.h"
 
 namespace runnel::cli {
@@ -51,6 +53,10 @@ struct ProcessorSpec {
   std::string name;
   std::string function_cmd;      // local mode: a shell command started beside the sidecar
   std::string function_address;  // or an already running function, HOST:PORT
+  // An HTTP function (runnel-processor --function-url): "http://HOST:PORT/PATH" for one already
+  // running, or just "/PATH" for the HTTP server that function_cmd (local mode) or image
+  // (cluster mode) starts on the port it is given in PORT. Excludes function_address.
+  std::string function_url;
   std::string image;             // cluster mode only
   std::vector<InputRef> inputs;
   std::vector<OutputRef> outputs;
@@ -141,5 +147,13 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 // The last `lines` lines of a file ("" if it cannot be read).
 std::string TailFile(const std::string& path, int lines);
+
+// The index beside a process log that records when it grew: the control plane appends
+// "<unix ms> <size>\n" when a process starts and then at most once a second while its log grows.
+std::string LogTimesPath(absl::string_view log_path);
+// Where to start reading a log for the lines written since `since` (a time), given its index
+// text: the size recorded last at or before `since` (0 if none). Lines written up to a second
+// before `since` may be included; none written after it are left out. Pure.
+int64_t LogOffsetSince(absl::string_view times_text, absl::Time since);
 
 }  // namespace runnel::cli

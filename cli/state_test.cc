@@ -19,6 +19,7 @@ State SampleState() {
   p.outputs = {{.alias = "out", .stream = "numbers"}};
   p.env = {{"K", "V"}};
   p.working_dir = "/somewhere";
+  p.function_url = "/invoke";
   p.ports = {{1, 2, 3}, {4, 5, 6}};
   s.processors["sq"] = p;
   return s;
@@ -33,6 +34,7 @@ TEST(State, RoundTripsThroughJson) {
   EXPECT_EQ(back->processors.at("sq").inputs[0].start_offset, "earliest");
   EXPECT_EQ(back->streams.at("numbers").partitions, 3);
   EXPECT_EQ(back->processors.at("sq").working_dir, "/somewhere");
+  EXPECT_EQ(back->processors.at("sq").function_url, "/invoke");
 }
 
 TEST(State, MalformedFileIsDataLossNamingIt) {
@@ -90,6 +92,16 @@ TEST(TailFile, LastLines) {
   EXPECT_EQ(TailFile(path, 2), "c\nd\n");
   EXPECT_EQ(TailFile(path, 10), "a\nb\nc\nd\n");
   EXPECT_EQ(TailFile(dir.path() + "/none", 2), "");
+}
+
+TEST(LogOffsetSince, StartsAtTheSizeRecordedLastBeforeTheCutoff) {
+  const std::string times = "1000 0\n2000 120\n3000 400\nnot a line\n5000 900\n";
+  EXPECT_EQ(LogOffsetSince(times, absl::FromUnixMillis(500)), 0);
+  EXPECT_EQ(LogOffsetSince(times, absl::FromUnixMillis(2000)), 120);
+  EXPECT_EQ(LogOffsetSince(times, absl::FromUnixMillis(2999)), 120);
+  EXPECT_EQ(LogOffsetSince(times, absl::FromUnixMillis(4000)), 400);
+  EXPECT_EQ(LogOffsetSince(times, absl::FromUnixMillis(9000)), 900);
+  EXPECT_EQ(LogOffsetSince("", absl::FromUnixMillis(9000)), 0);
 }
 
 }  // namespace

@@ -189,5 +189,60 @@ TEST_F(CliLocal, DryRunPrintsManifestsAndStoresNothing) {
   EXPECT_THAT(Runnel({"processor", "list"}).output, HasSubstr("No processors found."));
 }
 
+TEST_F(CliLocal, FunctionUrlIsCheckedAndRenderedForAnHttpFunction) {
+  CliResult r = Runnel({"processor", "create", "p", "--function-url", "http://127.0.0.1:9/",
+                        "--function-address", "127.0.0.1:9", "--input", "in"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("--function-url and --function-address both name the function"));
+  r = Runnel({"processor", "create", "p", "--function-url", "/invoke", "--input", "in"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("is a path: add --function-cmd CMD"));
+  r = Runnel({"processor", "create", "p", "--function-url", "http://127.0.0.1:9/",
+              "--function-cmd", "./fn", "--input", "in"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("names a function already running"));
+  r = Runnel({"processor", "create", "p", "--function-url", "ftp://x:1/", "--input", "in"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("only http:// is supported"));
+
+  r = Runnel({"processor", "create", "up", "--image", "example/upper:1", "--function-url",
+              "/invoke", "--input", "words", "--output", "upper", "--gateway", "main",
+              "--dry-run", "-o", "yaml"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("name: RUNNEL_FUNCTION_URL\n"
+                                  "          value: \"http://localhost:8080/invoke\""));
+  EXPECT_THAT(r.output, HasSubstr("name: PORT\n"));
+  EXPECT_THAT(r.output, Not(HasSubstr("name: FUNCTION\n")));
+  EXPECT_THAT(Runnel({"processor", "list"}).output, HasSubstr("No processors found."));
+}
+
+TEST_F(CliLocal, TailSinceShowsOnlyRecentLines) {
+  ASSERT_EQ(Runnel({"gateway", "create", "main", "--store", "memory"}).code, 0);
+  ASSERT_EQ(Runnel({"stream", "create", "in", "--gateway", "main"}).code, 0);
+  // The function never becomes ready (it listens nowhere): only its log matters here. What it
+  // prints ("early-1") differs from its command line (in the log's banner).
+  (void)Runnel({"processor", "create", "chatty", "--function-cmd",
+                "echo early-$((1)); sleep 3; echo late-$((2)); exec sleep 600", "--input", "in",
+                "--wait-timeout", "1s"});
+  CliResult all;
+  for (int i = 0; i < 100; ++i) {
+    all = Runnel({"processor", "tail", "chatty", "--no-follow"});
+    if (absl::StrContains(all.output, "late-2")) break;
+    ::usleep(100'000);
+  }
+  ASSERT_THAT(all.output, HasSubstr("[function-0] early-1"));
+  ASSERT_THAT(all.output, HasSubstr("[function-0] late-2"));
+  // "late-2" was written within the last ~0.1s, "early-1" 3s before it.
+  CliResult recent = Runnel({"processor", "tail", "chatty", "--no-follow", "--since", "1500ms"});
+  ASSERT_EQ(recent.code, 0) << recent.output;
+  EXPECT_THAT(recent.output, HasSubstr("[function-0] late-2"));
+  EXPECT_THAT(recent.output, Not(HasSubstr("early-1")));
+  CliResult older = Runnel({"processor", "tail", "chatty", "--no-follow", "--since", "1m"});
+  EXPECT_THAT(older.output, HasSubstr("early-1"));
+  EXPECT_THAT(older.output, HasSubstr("late-2"));
+  EXPECT_EQ(Runnel({"processor", "tail", "chatty", "--since", "soon"}).code, 2);
+  EXPECT_EQ(Runnel({"processor", "delete", "chatty"}).code, 0);
+}
+
 }  // namespace
 }  // namespace runnel::testing
