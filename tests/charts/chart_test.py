@@ -169,6 +169,37 @@ class Chart(unittest.TestCase):
         self.assertEqual(mounts, ["/var/riff/bindings/input_000/metadata", "/var/riff/bindings/input_000/secret",
                                   "/var/riff/bindings/output_000/metadata", "/var/riff/bindings/output_000/secret"])
 
+    def test_http_function_served_by_its_image(self):
+        d = find(render([ci_values()]), "Deployment", "shout-processor")
+        fn = container(d, "function")
+        self.assertEqual(fn["image"], "example/upper-http:1")
+        self.assertEqual(env(fn), {"PORT": "8080", "HTTP_PORT": "8080"})
+        self.assertEqual(fn["ports"], [{"name": "function", "containerPort": 8080}])
+        sc = env(container(d, "processor"))
+        self.assertEqual(sc["RUNNEL_FUNCTION_URL"], "http://localhost:8080/invoke")
+        self.assertNotIn("FUNCTION", sc)
+
+    def test_http_function_running_elsewhere_has_no_function_container(self):
+        d = find(render([ci_values()]), "Deployment", "relay-processor")
+        self.assertEqual([c["name"] for c in d["spec"]["template"]["spec"]["containers"]], ["processor"])
+        self.assertEqual(env(container(d, "processor"))["RUNNEL_FUNCTION_URL"], "http://fn.example.svc:8080/")
+
+    def test_function_url_mistakes_fail_the_render(self):
+        for sets, message in [
+            (["processors[0].name=p", "processors[0].image=x:1", "processors[0].functionUrl=http://h:1/",
+              "processors[0].inputs[0].stream=s"], "names a function already running"),
+            (["processors[0].name=p", "processors[0].functionUrl=/x", "processors[0].inputs[0].stream=s"],
+             "needs an image"),
+            (["processors[0].name=p", "processors[0].image=x:1", "processors[0].functionUrl=invoke",
+              "processors[0].inputs[0].stream=s"], "is neither"),
+        ]:
+            cmd = [helm(), "template", "rel", ARGS.chart]
+            for x in sets:
+                cmd += ["--set", x]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(p.returncode, 0, sets)
+            self.assertIn(message, p.stderr)
+
     def test_keda_scaled_object(self):
         so = find(render([ci_values()]), "ScaledObject", "square-processor")
         self.assertEqual(so["apiVersion"], "keda.sh/v1alpha1")
@@ -211,6 +242,13 @@ class Chart(unittest.TestCase):
         self.assertEqual(normalise(got), normalise(want))
         self.assertEqual(find(cli_processor, "ScaledObject", "square-processor")["spec"],
                          find(chart, "ScaledObject", "square-processor")["spec"])
+        for name, flags in [("shout", ["--image", "example/upper-http:1", "--function-url", "/invoke",
+                                       "--input", "words", "--output", "upper"]),
+                            ("relay", ["--function-url", "http://fn.example.svc:8080/", "--input", "upper"])]:
+            got = find(self.cli("processor", "create", name, *flags, "--gateway", "main"),
+                       "Deployment", f"{name}-processor")["spec"]["template"]["spec"]
+            want = find(chart, "Deployment", f"{name}-processor")["spec"]["template"]["spec"]
+            self.assertEqual(normalise(got), normalise(want), name)
 
 
 if __name__ == "__main__":
