@@ -222,7 +222,7 @@ class Cli {
       "  runnel gateway list | delete NAME... | status NAME\n"
       "  runnel stream create NAME --gateway G [--content-type T] [--partitions N]\n"
       "  runnel stream list | delete NAME... | status NAME\n"
-      "  runnel publish STREAM (--payload P... | --file F) [--content-type T] [--key K]\n"
+      "  runnel publish STREAM (--payload P... | --file F [--lines]) [--content-type T] [--key K]\n"
       "  runnel subscribe STREAM [--from-beginning] [--group G] [--max N] [--timeout D]\n"
       "  runnel processor create NAME (--function-cmd CMD [--function-url /PATH] |\n"
       "        --function-address H:P | --function-url http://H:P/PATH)\n"
@@ -268,6 +268,8 @@ class Cli {
          {"STREAM (--payload P... | --file F) [flags]",
           {{"payload", Kind::kRepeated, "a record's payload; one record per --payload", 'p'},
            {"file", Kind::kValue, "publish the contents of file F (- for stdin) as one record"},
+           {"lines", Kind::kBool,
+            "with --file: one record per non-empty line, each published as it is read"},
            {"content-type", Kind::kValue, "media type of the payload (default: the stream's)", 'c'},
            {"key", Kind::kValue, "record key (records with one key keep their order)"},
            {"header", Kind::kRepeated, "a header \"Name: value\""}},
@@ -906,7 +908,11 @@ class Cli {
   Failure Publish(const ParsedArgs& args) {
     if (args.positionals.size() != 1) return Usage("runnel publish takes one STREAM");
     std::vector<std::string> payloads = args.GetAll("payload");
-    if (args.Has("file")) {
+    const bool by_line = args.Has("lines");
+    if (by_line && !args.Has("file")) return Usage("--lines applies to --file only");
+    if (args.Has("file") && by_line) {
+      if (!payloads.empty()) return Usage("give --payload or --file, not both");
+    } else if (args.Has("file")) {
       if (!payloads.empty()) return Usage("give --payload or --file, not both");
       std::string path = args.Get("file");
       if (path == "-") {
@@ -919,7 +925,7 @@ class Cli {
         payloads.push_back(*text);
       }
     }
-    if (payloads.empty()) return Usage("runnel publish needs --payload P or --file F");
+    if (payloads.empty() && !by_line) return Usage("runnel publish needs --payload P or --file F");
     absl::StatusOr<std::pair<StreamSpec, std::string>> target = ResolveStream(args.positionals[0]);
     if (!target.ok()) return FromStatus(target.status());
     const auto& [stream, address] = *target;
@@ -946,7 +952,7 @@ class Cli {
           std::string(absl::StripAsciiWhitespace(h.substr(colon + 1)));
     }
     GatewayClient client(address);
-    for (const std::string& payload : payloads) {
+    auto publish_one = [&](const std::string& payload) -> absl::StatusOr<liiklus::PublishReply> {
       liiklus::PublishRequest request;
       request.set_topic(stream.name);
       if (args.Has("key")) request.set_key(args.Get("key"));
@@ -958,7 +964,34 @@ class Cli {
       event->set_data_content_type(content_type);
       event->set_data(payload);
       for (const auto& [k, v] : headers) (*event->mutable_extensions())[k] = v;
-      absl::StatusOr<liiklus::PublishReply> reply = client.Publish(request);
+      return client.Publish(request);
+    };
+    if (by_line) {
+      // One record per line, published as the line is read, so that a generator piped into
+      // `publish --file - --lines` streams live.
+      const std::string path = args.Get("file");
+      std::ifstream file;
+      if (path != "-") {
+        file.open(path);
+        if (!file) return Fail(absl::StrCat("read --file: cannot open ", path));
+      }
+      std::istream& in = path == "-" ? std::cin : file;
+      int64_t published = 0;
+      std::string line;
+      while (!Interrupted() && std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;
+        absl::StatusOr<liiklus::PublishReply> reply = publish_one(line);
+        if (!reply.ok()) {
+          return Fail(absl::StrCat("after ", published, " record(s): ", reply.status().message()));
+        }
+        ++published;
+      }
+      out() << "Published " << published << " record(s) to stream \"" << stream.name << "\"\n";
+      return {0, ""};
+    }
+    for (const std::string& payload : payloads) {
+      absl::StatusOr<liiklus::PublishReply> reply = publish_one(payload);
       if (!reply.ok()) return FromStatus(reply.status());
       out() << "Published to stream \"" << stream.name << "\" (partition " << reply->partition()
             << ", offset " << reply->offset() << ")\n";

@@ -133,9 +133,14 @@ class ControlPlane {
   }
 
  private:
-  // Stops processes left behind by a control plane that died without stopping them.
+  // Stops processes left behind by a control plane that died without stopping them (killed -9,
+  // OOM): every process whose environment carries our marker for this home. They get SIGTERM
+  // (their whole process group, as a normal stop), up to 10s, then SIGKILL; this returns once
+  // all are gone, so that their ports are free before anything is started again. Orphans are
+  // not our children (init adopted them), so "gone" includes a zombie init has not reaped yet.
   void StopOrphans() {
     const std::string marker = absl::StrCat(kOwnerEnv, "=", paths_.home());
+    std::vector<int> orphans;
     DIR* proc = ::opendir("/proc");
     if (proc == nullptr) return;
     while (dirent* entry = ::readdir(proc)) {
@@ -146,14 +151,55 @@ class ControlPlane {
       if (!environ_text.ok()) continue;
       for (absl::string_view var : absl::StrSplit(*environ_text, '\0')) {
         if (var == marker) {
-          RUNNEL_LOG(WARNING) << "stopping a process left by an earlier control plane"
-                              << Kv("pid", pid);
-          ::kill(pid, SIGKILL);
+          orphans.push_back(pid);
           break;
         }
       }
     }
     ::closedir(proc);
+    if (orphans.empty()) return;
+    RUNNEL_LOG(WARNING) << "stopping processes left by an earlier control plane"
+                        << Kv("pids", absl::StrJoin(orphans, ","));
+    auto signal_all = [&](int sig) {
+      for (int pid : orphans) {
+        // A supervised process leads its own group; its children (a shell's) go with it.
+        if (::getpgid(pid) == pid) ::kill(-pid, sig);
+        ::kill(pid, sig);
+      }
+    };
+    auto wait_gone = [&](absl::Duration timeout) {
+      const absl::Time deadline = absl::Now() + timeout;
+      while (true) {
+        bool any = false;
+        for (int pid : orphans) any |= ProcessAlive(pid);
+        if (!any) return true;
+        if (absl::Now() >= deadline) return false;
+        ::usleep(50'000);
+      }
+    };
+    signal_all(SIGTERM);
+    if (!wait_gone(absl::Seconds(10))) {
+      signal_all(SIGKILL);
+      wait_gone(absl::Seconds(5));
+    }
+    for (int pid : orphans) {
+      if (ProcessAlive(pid)) {
+        RUNNEL_LOG(ERROR) << "a process left by an earlier control plane survived SIGKILL"
+                          << Kv("pid", pid);
+      }
+    }
+    RUNNEL_LOG(INFO) << "stopped processes left by an earlier control plane"
+                     << Kv("count", orphans.size());
+  }
+
+  // Running, as opposed to gone or a zombie.
+  static bool ProcessAlive(int pid) {
+    absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+    if (!stat.ok()) return false;
+    // "pid (comm) S ...": the state follows the last ')', since comm may hold parentheses.
+    size_t close = stat->rfind(')');
+    return close != std::string::npos && close + 2 < stat->size() && (*stat)[close + 2] != 'Z' &&
+           (*stat)[close + 2] != 'X';
   }
 
   void Reap() {

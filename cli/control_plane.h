@@ -16,6 +16,12 @@
 // shell is stopped with all its children. Stopping (SIGTERM/SIGINT to the control plane) stops
 // processors first, then gateways, each with SIGTERM and, after 10s, SIGKILL.
 //
+// Orphans: every process it starts carries RUNNEL_CONTROL_PLANE_HOME=<home> in its environment.
+// A control plane that dies without stopping its processes (kill -9) leaves them running under
+// init; the next control plane for the same home (`runnel up`, or any command that starts it)
+// finds them in /proc before it starts anything, stops them (SIGTERM, 10s, SIGKILL) and waits
+// until they are gone, then starts fresh ones from state.json.
+//
 // Threading: everything runs on the thread that calls Run(); the functions here are pure.
 
 #include <functional>

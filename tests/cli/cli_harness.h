@@ -2,7 +2,11 @@
 // Runs the built `runnel` binary against a temporary RUNNEL_HOME and brings its control plane
 // down afterwards.
 
+#include <dirent.h>
 #include <signal.h>
+
+#include <fstream>
+#include <iterator>
 
 #include <string>
 #include <vector>
@@ -11,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "tests/testing/process.h"
 
@@ -26,6 +31,58 @@ class CliHarness : public ::testing::Test {
   void TearDown() override {
     CliResult down = Runnel({"down"});
     EXPECT_EQ(down.code, 0) << down.output;
+    // `down` stops everything it started; a leftover is a bug (and is killed so it cannot leak
+    // into other tests).
+    std::vector<int> left = OwnedProcesses();
+    EXPECT_TRUE(left.empty()) << "processes left running after runnel down: "
+                              << absl::StrJoin(left, ",");
+    for (int pid : left) ::kill(pid, SIGKILL);
+  }
+
+  // Live processes started by this home's control plane(s): those whose environment carries
+  // the control plane's marker (cli/control_plane.h).
+  std::vector<int> OwnedProcesses() const {
+    const std::string marker = "RUNNEL_CONTROL_PLANE_HOME=" + home();
+    std::vector<int> out;
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return out;
+    while (dirent* entry = ::readdir(proc)) {
+      int pid = std::atoi(entry->d_name);
+      if (pid <= 0) continue;
+      std::ifstream in(absl::StrCat("/proc/", pid, "/environ"), std::ios::binary);
+      std::string environ_text((std::istreambuf_iterator<char>(in)), {});
+      for (absl::string_view var : absl::StrSplit(environ_text, '\0')) {
+        if (var == marker && Alive(pid)) {
+          out.push_back(pid);
+          break;
+        }
+      }
+    }
+    ::closedir(proc);
+    return out;
+  }
+
+  // Running (not gone, not a zombie).
+  static bool Alive(int pid) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    size_t close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' &&
+           stat[close + 2] != 'X';
+  }
+
+  // A file under the state directory ("" if missing).
+  std::string Log(const std::string& relative) const {
+    std::ifstream in(home() + "/" + relative);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+
+  // The running control plane's pid (0 if none wrote its pid file).
+  int ControlPlanePid() const {
+    std::ifstream in(home() + "/control-plane.pid");
+    int pid = 0;
+    in >> pid;
+    return pid;
   }
 
   std::string home() const { return dir_.path() + "/home"; }

@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
@@ -214,6 +217,59 @@ TEST_F(CliLocal, FunctionUrlIsCheckedAndRenderedForAnHttpFunction) {
   EXPECT_THAT(r.output, HasSubstr("name: PORT\n"));
   EXPECT_THAT(r.output, Not(HasSubstr("name: FUNCTION\n")));
   EXPECT_THAT(Runnel({"processor", "list"}).output, HasSubstr("No processors found."));
+}
+
+TEST_F(CliLocal, OrphansOfAKilledControlPlaneAreStoppedByTheNextOne) {
+  ASSERT_EQ(Runnel({"gateway", "create", "main"}).code, 0);
+  ASSERT_EQ(Runnel({"stream", "create", "s", "--gateway", "main"}).code, 0);
+  ASSERT_EQ(Runnel({"publish", "s", "--payload", "before"}).code, 0);
+  // A function whose shell leaves a child behind: the whole group must go.
+  (void)Runnel({"processor", "create", "p", "--function-cmd",
+                absl::StrCat("sleep 600 & exec ", BuiltBinary("sdk/examples/square")), "--input",
+                "s", "--wait-timeout", "20s"});
+  std::vector<int> before = OwnedProcesses();
+  ASSERT_GE(before.size(), 3u) << "gateway, function, its sleep (and the sidecar if built)";
+  const int control_plane = ControlPlanePid();
+  ASSERT_GT(control_plane, 0);
+  ASSERT_EQ(::kill(control_plane, SIGKILL), 0);
+  for (int i = 0; i < 100 && Alive(control_plane); ++i) ::usleep(50'000);
+  ASSERT_FALSE(Alive(control_plane));
+  // Its children outlive it: orphans.
+  for (int pid : before) EXPECT_TRUE(Alive(pid)) << pid;
+  EXPECT_THAT(Runnel({"gateway", "list"}).output, HasSubstr("ControlPlaneDown"));
+
+  CliResult up = Runnel({"up"});
+  ASSERT_EQ(up.code, 0) << up.output;
+  // The new control plane stopped them before starting anything.
+  for (int pid : before) EXPECT_FALSE(Alive(pid)) << "orphan " << pid << " still runs";
+  std::string log = Log("control-plane.log");
+  EXPECT_THAT(log, HasSubstr("stopping processes left by an earlier control plane"));
+  // And started fresh ones from the kept state: the file log still holds the record.
+  CliResult sub = Runnel({"subscribe", "s", "--from-beginning", "--max", "1", "--timeout", "60s"});
+  ASSERT_EQ(sub.code, 0) << sub.output;
+  EXPECT_EQ(nlohmann::json::parse(JsonLines(sub.output).at(0))["payload"], "before");
+  std::vector<int> after = OwnedProcesses();
+  EXPECT_GE(after.size(), 3u);
+  for (int pid : after) EXPECT_EQ(std::count(before.begin(), before.end(), pid), 0);
+}
+
+TEST_F(CliLocal, PublishLinesSendsOneRecordPerLine) {
+  ASSERT_EQ(Runnel({"gateway", "create", "main", "--store", "memory"}).code, 0);
+  ASSERT_EQ(Runnel({"stream", "create", "s", "--gateway", "main", "--content-type",
+                    "application/json"}).code, 0);
+  const std::string file = dir_.path() + "/events.jsonl";
+  std::ofstream(file) << "{\"n\":1}\n\n{\"n\":2}\r\n{\"n\":3}";
+  CliResult r = Runnel({"publish", "s", "--file", file, "--lines"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Published 3 record(s) to stream \"s\""));
+  r = Runnel({"subscribe", "s", "--from-beginning", "--max", "3", "--timeout", "30s"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::vector<std::string> lines = JsonLines(r.output);
+  ASSERT_EQ(lines.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(nlohmann::json::parse(lines[i])["payload"], absl::StrCat("{\"n\":", i + 1, "}"));
+  }
+  EXPECT_EQ(Runnel({"publish", "s", "--payload", "x", "--lines"}).code, 2);
 }
 
 TEST_F(CliLocal, TailSinceShowsOnlyRecentLines) {
