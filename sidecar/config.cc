@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sidecar/http_function.h"
 
 namespace runnel::sidecar {
 namespace {
@@ -157,7 +158,8 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
   std::map<std::string, std::string> flags;
   std::vector<std::string> input_flags, output_flags;
   static const char* kValueFlags[] = {
-      "--function", "--group", "--name", "--input", "--output", "--window", "--dead-letter",
+      "--function", "--function-url", "--function-max-inflight", "--function-request-timeout",
+      "--group", "--name", "--input", "--output", "--window", "--dead-letter",
       "--http-port", "--http-host", "--log-level", "--max-attempts", "--invoke-timeout",
       "--half-close-idle", "--max-window-records", "--max-open-windows", "--max-concurrent-invocations", "--shutdown-grace",
       "--publish-batch", "--publish-inflight"};
@@ -203,6 +205,18 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
       return Bad(absl::StrCat(s->first, "=", Quote(s->second), ": expected host:port"));
     }
     o.function_address = s->second;
+  }
+  if (auto s = setting("--function-url", "RUNNEL_FUNCTION_URL")) {
+    if (flags.count("--function") > 0) {
+      return Bad(absl::StrCat("both --function and ", s->first,
+                              " given; a processor calls its function over riff-rpc "
+                              "(--function) or HTTP (--function-url), not both"));
+    }
+    HttpFunctionOptions http;
+    if (absl::Status st = ParseFunctionUrl(s->second, &http); !st.ok()) {
+      return Bad(absl::StrCat(s->first, "=", st.message()));
+    }
+    o.http_function = std::move(http);
   }
   auto name = setting("--name", "RUNNEL_PROCESSOR_NAME");
   auto group = setting("--group", "GROUP");
@@ -288,6 +302,14 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
     }
   }
 
+  if (o.http_function && (o.inputs.size() != 1 || o.outputs.size() > 1)) {
+    return Bad(absl::StrCat(
+        "--function-url ", Quote(o.http_function->url), ": an HTTP function is request-reply, "
+        "one input and at most one output, but this processor has ", o.inputs.size(),
+        " input(s) and ", o.outputs.size(),
+        " output(s); call a function with several over riff-rpc (--function)"));
+  }
+
   auto window = setting("--window", "RUNNEL_WINDOW");
   auto spec = ParseWindowSpec(window ? window->second : kDefaultWindowSpec);
   if (!spec.ok()) {
@@ -321,7 +343,11 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
     int* target;
     int64_t min, max;
   };
+  HttpFunctionOptions ignored_http;  // Targets of the HTTP settings when riff-rpc is used.
+  HttpFunctionOptions& http = o.http_function ? *o.http_function : ignored_http;
   for (const IntSetting& is : {
+           IntSetting{"--function-max-inflight", "RUNNEL_FUNCTION_MAX_INFLIGHT", &http.max_inflight,
+                      1, 10'000},
            IntSetting{"--max-attempts", "RUNNEL_MAX_ATTEMPTS", &o.invoke_retry.max_attempts, 0, 1000},
            IntSetting{"--max-window-records", "", &o.max_window_records, 1, 10'000'000},
            IntSetting{"--max-open-windows", "", &o.max_open_windows, 1, 1000},
@@ -340,6 +366,8 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
     absl::Duration* target;
   };
   for (const DurationSetting& ds : {
+           DurationSetting{"--function-request-timeout", "RUNNEL_FUNCTION_REQUEST_TIMEOUT",
+                           &http.request_timeout},
            DurationSetting{"--invoke-timeout", "RUNNEL_INVOKE_TIMEOUT", &o.invoke_timeout},
            DurationSetting{"--half-close-idle", "RUNNEL_HALF_CLOSE_IDLE", &o.half_close_idle},
            DurationSetting{"--shutdown-grace", "", &o.shutdown_grace}}) {
@@ -349,12 +377,16 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
       *ds.target = *d;
     }
   }
+  if (http.request_timeout <= absl::ZeroDuration()) {
+    return Bad("--function-request-timeout must be more than 0");
+  }
   return cl;
 }
 
 std::string ProcessorUsage() {
   return R"(runnel-processor: windows a processor's input streams, invokes its function over riff-rpc once
-per window, publishes the outputs and acknowledges inputs once their results are durable.
+per window (or over plain HTTP once per record), publishes the outputs and acknowledges inputs
+once their results are durable.
 
 Usage: runnel-processor --name NAME --input [alias:]host:port/stream[@earliest|latest] ...
                         [--output [alias:]host:port/stream ...] [flags]
@@ -369,6 +401,12 @@ Flags (environment in brackets):
   --name NAME                [RUNNEL_PROCESSOR_NAME] CloudEvent source; default group
   --group GROUP              [GROUP] consumer group; default the name
   --function HOST:PORT       [FUNCTION] riff-rpc invoker; default localhost:8081
+  --function-url URL         [RUNNEL_FUNCTION_URL] call a plain HTTP request-reply function
+                             instead: one POST per record to http://host:port/path (one input,
+                             at most one output; 4xx dead-letters the record, 5xx is retried)
+  --function-max-inflight N  [RUNNEL_FUNCTION_MAX_INFLIGHT] HTTP requests in flight (and
+                             keep-alive connections); default 64
+  --function-request-timeout D   [RUNNEL_FUNCTION_REQUEST_TIMEOUT] per HTTP request; default 30s
   --window SPEC              [RUNNEL_WINDOW] default count=1000,time=1s. Also time=5s, count=1,
                              sliding:size=10s,slide=2s, session:gap=5s[,count=N]
   --dead-letter HOST:PORT/STREAM   [RUNNEL_DEAD_LETTER] where a window's records go after

@@ -153,6 +153,66 @@ TEST(ProcessorConfig, RiffBindingsErrorsNameTheFile) {
               HasSubstr("/b/input_000/secret/topic"));
 }
 
+TEST(ProcessorConfig, FunctionUrlSelectsHttp) {
+  auto r = Parse({"--name", "sq", "--input", "127.0.0.1:6565/in", "--output", "127.0.0.1:6565/out",
+                  "--function-url", "http://127.0.0.1:8080/square", "--function-max-inflight",
+                  "16", "--function-request-timeout", "2s"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->options.http_function.has_value());
+  const HttpFunctionOptions& h = *r->options.http_function;
+  EXPECT_EQ(h.url, "http://127.0.0.1:8080/square");
+  EXPECT_EQ(h.host, "127.0.0.1");
+  EXPECT_EQ(h.port, 8080);
+  EXPECT_EQ(h.target, "/square");
+  EXPECT_EQ(h.max_inflight, 16);
+  EXPECT_EQ(h.request_timeout, absl::Seconds(2));
+}
+
+TEST(ProcessorConfig, FunctionUrlFromTheEnvironment) {
+  auto r = Parse({"--name", "sink", "--input", "127.0.0.1:6565/in"},
+                 {{"RUNNEL_FUNCTION_URL", "http://fn:8080"},
+                  {"RUNNEL_FUNCTION_MAX_INFLIGHT", "3"},
+                  {"FUNCTION", "ignored:8081"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->options.http_function.has_value());
+  EXPECT_EQ(r->options.http_function->target, "/");
+  EXPECT_EQ(r->options.http_function->max_inflight, 3);
+  EXPECT_EQ(r->options.http_function->request_timeout, absl::Seconds(30));
+}
+
+TEST(ProcessorConfig, RiffRpcByDefault) {
+  auto r = Parse({"--name", "p", "--input", "127.0.0.1:6565/in", "--function-max-inflight", "3"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->options.http_function.has_value());
+}
+
+TEST(ProcessorConfig, HttpFunctionNeedsOneInputAndAtMostOneOutput) {
+  EXPECT_THAT(Error(Parse({"--name", "j", "--input", "127.0.0.1:6565/a", "--input",
+                           "127.0.0.1:6565/b", "--output", "127.0.0.1:6565/c", "--function-url",
+                           "http://fn:8080/"})),
+              HasSubstr("an HTTP function is request-reply, one input and at most one output, "
+                        "but this processor has 2 input(s) and 1 output(s)"));
+  EXPECT_THAT(Error(Parse({"--name", "s", "--input", "127.0.0.1:6565/a", "--output",
+                           "127.0.0.1:6565/b", "--output", "127.0.0.1:6565/c"},
+                          {{"RUNNEL_FUNCTION_URL", "http://fn:8080/"}})),
+              HasSubstr("1 input(s) and 2 output(s)"));
+}
+
+TEST(ProcessorConfig, HttpFunctionSettingErrors) {
+  EXPECT_THAT(Error(Parse({"--name", "p", "--input", "127.0.0.1:6565/a", "--function",
+                           "fn:8081", "--function-url", "http://fn:8080/"})),
+              HasSubstr("both --function and --function-url"));
+  EXPECT_THAT(Error(Parse({"--name", "p", "--input", "127.0.0.1:6565/a"},
+                          {{"RUNNEL_FUNCTION_URL", "https://fn/"}})),
+              HasSubstr("RUNNEL_FUNCTION_URL='https://fn/': https is not supported"));
+  EXPECT_THAT(Error(Parse({"--name", "p", "--input", "127.0.0.1:6565/a", "--function-url",
+                           "http://fn/", "--function-request-timeout", "0"})),
+              HasSubstr("--function-request-timeout must be more than 0"));
+  EXPECT_THAT(Error(Parse({"--name", "p", "--input", "127.0.0.1:6565/a", "--function-url",
+                           "http://fn/", "--function-max-inflight", "0"})),
+              HasSubstr("--function-max-inflight='0'"));
+}
+
 TEST(ProcessorConfig, HelpShortCircuits) {
   auto r = Parse({"--help"});
   ASSERT_TRUE(r.ok());

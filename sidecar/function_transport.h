@@ -1,8 +1,11 @@
 #pragma once
-// The seam between the processor and the user function: one FunctionCall per window. riff-rpc
-// over gRPC is the implementation here; HTTP comes as a second one.
+// The seam between the processor and the user function: one FunctionCall per window. Two
+// implementations: riff-rpc over gRPC (grpc_function_transport.cc) and plain HTTP request-reply
+// (http_function_transport.h).
 
+#include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -13,12 +16,19 @@
 
 namespace runnel::sidecar {
 
-// Events of one call. Both run on a transport thread (a gRPC reaction), must not block, and must
-// not call back into the FunctionCall synchronously. `on_output` runs for each output frame, in
-// order; `on_done` runs exactly once, last.
+// Events of one call. All run on a transport thread (a gRPC reaction, the HTTP I/O thread), must
+// not block, and must not call back into the FunctionCall synchronously. `on_output` runs for
+// each output frame, in order; `on_done` runs exactly once, last.
 struct FunctionCallCallbacks {
   std::function<void(streaming::OutputFrame)> on_output;
   absl::AnyInvocable<void(absl::Status) &&> on_done;
+  // Request-reply transports (HTTP) only: the function refused, for good, the `index`-th frame
+  // Send() gave this call (0-based), e.g. HTTP 4xx or retries exhausted. No output follows for
+  // that frame and the call goes on; `detail` are CloudEvent extensions (lower-case letters and
+  // digits) for its dead letter. Runs in frame order relative to on_output. When null, the
+  // transport fails the call with `status` instead.
+  std::function<void(size_t index, absl::Status status, std::map<std::string, std::string> detail)>
+      on_reject;
 };
 
 // One invocation. Thread-safe; methods never block. Calls after completion are ignored.

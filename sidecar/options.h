@@ -23,10 +23,28 @@ struct StreamBinding {
   std::string content_type;
 };
 
+// A plain HTTP request-reply function (http_function_transport.h): each input record is one
+// POST to http://host:port/target. config.cc parses the URL.
+struct HttpFunctionOptions {
+  std::string url;  // As given, for messages.
+  std::string host;
+  int port = 80;
+  std::string target = "/";
+  // Requests in flight at once over the whole processor; also the most connections kept open.
+  int max_inflight = 64;
+  // One request, from connecting (or reusing a connection) to the last byte of the response.
+  absl::Duration request_timeout = absl::Seconds(30);
+  // A larger response body fails the request (retried like a 5xx).
+  size_t max_response_bytes = 16 << 20;
+};
+
 struct ProcessorOptions {
   std::string name;   // Processor name: CloudEvent source of outputs, default consumer group.
   std::string group;  // Consumer group for every input.
   std::string function_address = "localhost:8081";
+  // Set: the function is plain HTTP request-reply instead of riff-rpc (function_address unused).
+  // Needs exactly one input and at most one output.
+  std::optional<HttpFunctionOptions> http_function;
   std::vector<StreamBinding> inputs;   // At least one.
   std::vector<StreamBinding> outputs;  // Zero (a sink) or more.
   std::optional<StreamBinding> dead_letter;
@@ -34,6 +52,8 @@ struct ProcessorOptions {
 
   // A failed invocation is retried per `invoke_retry`; after max_attempts the window's records go
   // to the dead-letter stream (or, without one, retries continue at max_backoff: never dropped).
+  // HTTP functions: a failed request is retried per `invoke_retry` on its own, and a record the
+  // function refuses (4xx, or retries exhausted) goes to the dead-letter stream alone.
   RetryOptions invoke_retry;
   // Back-off for (re)connecting to gateways and the function.
   RetryOptions connect_retry{.initial_backoff = absl::Milliseconds(100),

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "sidecar/ack_tracker.h"
+#include "sidecar/http_function_transport.h"
 #include "sidecar/retry_policy.h"
 #include "sidecar/windower.h"
 
@@ -58,6 +59,10 @@ std::string NewEventId() {
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // Variant 1.
   return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff,
                          lo >> 48, lo & 0xffffffffffffULL);
+}
+
+std::string FunctionName(const ProcessorOptions& o) {
+  return o.http_function ? o.http_function->url : o.function_address;
 }
 
 streaming::InputFrame ToFrame(const InputRecord& r) {
@@ -345,6 +350,14 @@ class Lane {
                  OnCallDone(id, attempt, std::move(status));
                });
                --live_calls_;
+             },
+         .on_reject =
+             [this, id, attempt](size_t index, absl::Status status,
+                                 std::map<std::string, std::string> detail) {
+               Post([this, id, attempt, index, status = std::move(status),
+                     detail = std::move(detail)]() mutable {
+                 OnReject(id, attempt, index, std::move(status), std::move(detail));
+               });
              }});
     for (const InputRecord& r : w.records) {
       w.call->Send(ToFrame(r));
@@ -418,6 +431,26 @@ class Lane {
     }
   }
 
+  // A request-reply function refused one record for good: dead-letter that record alone and go
+  // on with the window. Without a dead-letter stream the window fails (never dropped silently).
+  void OnReject(WindowId id, int attempt, size_t index, absl::Status status,
+                std::map<std::string, std::string> detail) {
+    auto it = windows_.find(id);
+    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed) {
+      return;
+    }
+    Window& w = it->second;
+    if (ctx_.dead_letter == nullptr || index >= w.records.size()) {
+      FailAttempt(w, std::move(status));
+      return;
+    }
+    ++w.outputs;  // Its answer, for the half-close rule.
+    RUNNEL_LOG(WARNING) << "the function refused a record; dead-lettering it"
+                        << Kv("partition", partition_) << Kv("offset", w.records[index].offset)
+                        << Kv("status", status.ToString());
+    DeadLetterRecord(w, w.records[index], status.ToString(), std::move(detail));
+  }
+
   void OnCallDone(WindowId id, int attempt, absl::Status status) {
     auto it = windows_.find(id);
     if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed) {
@@ -479,24 +512,31 @@ class Lane {
     }
     const std::string error = w.last_error.ToString();
     for (const InputRecord& r : w.records) {
-      liiklus::PublishRequest request;
-      request.set_key(r.key);
-      liiklus::LiiklusEvent& event = *request.mutable_liiklusevent();
-      event = r.event;
-      auto& ext = *event.mutable_extensions();
-      ext["runnelerror"] = error;
-      ext["runnelattempts"] = absl::StrCat(w.attempt);
-      ext["runnelstream"] = ctx_.options.inputs[r.input].stream;
-      ext["runnelpartition"] = absl::StrCat(r.partition);
-      ext["runneloffset"] = absl::StrCat(r.offset);
-      ext["runnelprocessor"] = ctx_.options.name;
-      ++w.pending_publishes;
-      ctx_.dead_lettered->Add();
-      ctx_.dead_letter->Publish(std::move(request), Published(w.id));
+      DeadLetterRecord(w, r, error, {});
     }
     const WindowId id = w.id;
     ReleaseInOrder();  // May complete (and erase) w.
     MaybeComplete(id);
+  }
+
+  // Publishes `r` to the dead-letter stream, counted as one of `w`'s pending publishes.
+  void DeadLetterRecord(Window& w, const InputRecord& r, const std::string& error,
+                        std::map<std::string, std::string> detail) {
+    liiklus::PublishRequest request;
+    request.set_key(r.key);
+    liiklus::LiiklusEvent& event = *request.mutable_liiklusevent();
+    event = r.event;
+    auto& ext = *event.mutable_extensions();
+    ext.insert(detail.begin(), detail.end());
+    ext["runnelerror"] = error;
+    ext["runnelattempts"] = absl::StrCat(w.attempt);
+    ext["runnelstream"] = ctx_.options.inputs[r.input].stream;
+    ext["runnelpartition"] = absl::StrCat(r.partition);
+    ext["runneloffset"] = absl::StrCat(r.offset);
+    ext["runnelprocessor"] = ctx_.options.name;
+    ++w.pending_publishes;
+    ctx_.dead_lettered->Add();
+    ctx_.dead_letter->Publish(std::move(request), Published(w.id));
   }
 
   // Outputs keep window order: a window's outputs go out directly only once every earlier
@@ -617,8 +657,13 @@ Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& me
   ProcessorContext& c = *context_;
   c.options = options_;
   c.clock = &clock_;
-  c.transport = transport != nullptr ? std::move(transport)
-                                     : NewGrpcFunctionTransport(options_.function_address);
+  if (transport != nullptr) {
+    c.transport = std::move(transport);
+  } else if (options_.http_function) {
+    c.transport = NewHttpFunctionTransport(*options_.http_function, options_.invoke_retry, metrics);
+  } else {
+    c.transport = NewGrpcFunctionTransport(options_.function_address);
+  }
   for (size_t i = 0; i < options_.inputs.size(); ++i) {
     const StreamBinding& in = options_.inputs[i];
     c.ackers.push_back(
@@ -706,9 +751,9 @@ void Processor::Startup(std::stop_token stop) {
   // The function: wait until it accepts connections, without crashing in a loop meanwhile.
   while (!c.transport->WaitReady(absl::Now() + absl::Seconds(1))) {
     const absl::Duration delay = backoff.NextDelay();
-    set_state(absl::StrCat("waiting for the function at ", options_.function_address));
+    set_state(absl::StrCat("waiting for the function at ", FunctionName(options_)));
     RUNNEL_LOG(WARNING) << "function not reachable; retrying"
-                        << Kv("function", options_.function_address) << Kv("retry_in", delay);
+                        << Kv("function", FunctionName(options_)) << Kv("retry_in", delay);
     if (!SleepUnlessStopped(stop, delay)) return;
   }
   for (size_t i = 0; i < options_.outputs.size(); ++i) {
@@ -755,7 +800,7 @@ void Processor::Startup(std::stop_token stop) {
     state_ = "ok";
   }
   RUNNEL_LOG(INFO) << "runnel-processor running" << Kv("name", options_.name)
-                   << Kv("function", options_.function_address)
+                   << Kv("function", FunctionName(options_))
                    << Kv("inputs", options_.inputs.size())
                    << Kv("outputs", options_.outputs.size())
                    << Kv("window", FormatWindowSpec(options_.window));

@@ -37,7 +37,8 @@ struct ProcessorContext;
 // Thread-safe.
 class Processor {
  public:
-  // `transport` null: riff-rpc over gRPC to options.function_address.
+  // `transport` null: HTTP to options.http_function when set, else riff-rpc over gRPC to
+  // options.function_address.
   Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& metrics,
             std::unique_ptr<FunctionTransport> transport = nullptr);
   ~Processor();  // Shutdown().
