@@ -9,6 +9,7 @@ packages=(
   libabsl-dev librdkafka-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openjdk-17-jre-headless maven nodejs npm curl python3 python3-yaml
+  chromium
 )
 
 missing=()
