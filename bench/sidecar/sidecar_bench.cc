@@ -3,10 +3,13 @@
 // a subscriber reads them back. Figures: records/s from the first publish to the last result,
 // and the latency of single records with count=1 windows (one record in flight at a time).
 // Baseline in the same run: the raw gRPC bidi echo of bench/gateway (same message, same batch).
-// The pipeline runs with the C++ SDK's square and with riff's Node invoker hosting
-// bench/sdk/node_square.js (when node and tests/interop/node_modules are there).
+// The pipeline runs with the C++ SDK's square over riff-rpc and over plain HTTP (the same
+// binary's HTTP port, runnel-processor --function-url; issue 7), alternating, --runs times each,
+// medians compared; and with riff's Node invoker hosting bench/sdk/node_square.js (when node and
+// tests/interop/node_modules are there, unless --no-node).
 //
-// Usage: sidecar_bench [--records=200000] [--latency-records=2000] [--batch=500]
+// Usage: sidecar_bench [--records=200000] [--latency-records=2000] [--batch=500] [--runs=3]
+//                      [--http-inflight=64] [--no-node]
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -47,7 +50,23 @@ struct Options {
   int64_t records = 200000;
   int latency_records = 2000;
   int batch = 500;
+  int runs = 3;
+  int http_inflight = 64;
+  bool node = true;
 };
+
+// How the pipeline's function is hosted and called.
+enum class Function {
+  kCpp,      // C++ SDK square over riff-rpc.
+  kCppHttp,  // The same binary, called over its HTTP port (--function-url).
+  kNode,     // riff's Node invoker over riff-rpc.
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 int FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -129,7 +148,9 @@ struct Pipeline {
   std::string address;
 };
 
-Pipeline StartPipeline(const std::string& dir, bool node, const std::string& window) {
+Pipeline StartPipeline(const Options& o, const std::string& dir, Function fn,
+                       const std::string& window) {
+  const bool node = fn == Function::kNode;
   Pipeline p;
   std::string line;
   p.gateway = std::make_unique<ChildProcess>(Spawn(
@@ -163,9 +184,17 @@ Pipeline StartPipeline(const std::string& dir, bool node, const std::string& win
     function = absl::StrCat("127.0.0.1:", FieldFromLogLine(line, "grpc_port"));
   }
   std::vector<std::string> argv{BuiltBinary("sidecar/runnel-processor"), "--http-host",
-                                "127.0.0.1", "--http-port", "0", "--name", "bench", "--function",
-                                function, "--input", p.address + "/in", "--output",
-                                p.address + "/out", "--window", window};
+                                "127.0.0.1", "--http-port", "0", "--name", "bench", "--input",
+                                p.address + "/in", "--output", p.address + "/out", "--window",
+                                window};
+  if (fn == Function::kCppHttp) {
+    argv.insert(argv.end(),
+                {"--function-url",
+                 absl::StrCat("http://127.0.0.1:", FieldFromLogLine(line, "http_port"), "/"),
+                 "--function-max-inflight", std::to_string(o.http_inflight)});
+  } else {
+    argv.insert(argv.end(), {"--function", function});
+  }
   if (node) {
     // riff's Node invoker drops in-flight outputs on an immediate half-close (docs/sidecar.md).
     argv.insert(argv.end(), {"--half-close-idle", "200ms"});
@@ -214,8 +243,8 @@ int64_t ReadOut(Pipeline& p, int64_t want, absl::Duration timeout,
   return got;
 }
 
-double ThroughputRate(const Options& o, const std::string& dir, bool node) {
-  Pipeline p = StartPipeline(dir, node, "count=1000,time=50ms");
+double ThroughputRate(const Options& o, const std::string& dir, Function fn) {
+  Pipeline p = StartPipeline(o, dir, fn, "count=1000,time=50ms");
   auto gw = v1::Gateway::NewStub(p.channel);
   const int64_t batches = o.records / o.batch;
   const int64_t total = batches * o.batch;
@@ -246,8 +275,8 @@ struct Latency {
 };
 
 // One record at a time through count=1 windows: publish, wait for its result, repeat.
-Latency MeasureLatency(const Options& o, const std::string& dir, bool node) {
-  Pipeline p = StartPipeline(dir, node, "count=1");
+Latency MeasureLatency(const Options& o, const std::string& dir, Function fn) {
+  Pipeline p = StartPipeline(o, dir, fn, "count=1");
   auto gw = v1::Gateway::NewStub(p.channel);
   std::atomic<int64_t> received{0};
   std::thread reader([&] {
@@ -288,15 +317,19 @@ int main(int argc, char** argv) {
       if (a.rfind(prefix, 0) == 0 && absl::SimpleAtoi(a.substr(prefix.size()), out)) return true;
       return false;
     };
-    if (!value("--records", &o.records) && !value("--latency-records", &o.latency_records) &&
-        !value("--batch", &o.batch)) {
-      Die("usage: sidecar_bench [--records=N] [--latency-records=N] [--batch=N]");
+    if (a == "--no-node") {
+      o.node = false;
+    } else if (!value("--records", &o.records) &&
+               !value("--latency-records", &o.latency_records) && !value("--batch", &o.batch) &&
+               !value("--runs", &o.runs) && !value("--http-inflight", &o.http_inflight)) {
+      Die("usage: sidecar_bench [--records=N] [--latency-records=N] [--batch=N] [--runs=N] "
+          "[--http-inflight=N] [--no-node]");
     }
   }
   const std::string dir = (std::filesystem::temp_directory_path() /
                            absl::StrCat("runnel-sidecar-bench-", getpid())).string();
   std::filesystem::create_directories(dir);
-  const bool node = std::filesystem::exists(NODE_INVOKER);
+  const bool node = o.node && std::filesystem::exists(NODE_INVOKER);
   int run = 0;
   auto fresh = [&] {
     std::string d = absl::StrCat(dir, "/run", run++);
@@ -305,13 +338,23 @@ int main(int argc, char** argv) {
   };
 
   const double raw = RawEchoRate(o, fresh());
-  const double cpp = ThroughputRate(o, fresh(), false);
-  const Latency cpp_latency = MeasureLatency(o, fresh(), false);
+  // riff-rpc and HTTP alternate, so that both see the same drift of a shared machine.
+  std::vector<double> cpp_runs, http_runs;
+  for (int r = 0; r < std::max(1, o.runs); ++r) {
+    cpp_runs.push_back(ThroughputRate(o, fresh(), Function::kCpp));
+    http_runs.push_back(ThroughputRate(o, fresh(), Function::kCppHttp));
+    std::fprintf(stderr, "run %d: riff-rpc %.0f records/s, HTTP %.0f records/s\n", r + 1,
+                 cpp_runs.back(), http_runs.back());
+  }
+  const double cpp = Median(cpp_runs);
+  const double http = Median(http_runs);
+  const Latency cpp_latency = MeasureLatency(o, fresh(), Function::kCpp);
+  const Latency http_latency = MeasureLatency(o, fresh(), Function::kCppHttp);
   double js = 0;
   Latency js_latency{};
   if (node) {
-    js = ThroughputRate(o, fresh(), true);
-    js_latency = MeasureLatency(o, fresh(), true);
+    js = ThroughputRate(o, fresh(), Function::kNode);
+    js_latency = MeasureLatency(o, fresh(), Function::kNode);
   }
   std::printf("records=%lld batch=%d latency_records=%d (64-byte JSON records, loopback)\n",
               static_cast<long long>(o.records), o.batch, o.latency_records);
@@ -319,6 +362,11 @@ int main(int argc, char** argv) {
   std::printf("%-52s %12.0f %7.1f%%\n", "raw gRPC bidi echo (bench/gateway)", raw, 100.0);
   std::printf("%-52s %12.0f %7.1f%%\n", "pipeline, C++ SDK square, count=1000,time=50ms", cpp,
               100 * cpp / raw);
+  std::printf("%-52s %12.0f %7.1f%%\n",
+              absl::StrCat("pipeline, same square over HTTP, ", o.http_inflight, " in flight")
+                  .c_str(),
+              http, 100 * http / raw);
+  std::printf("HTTP / riff-rpc: %.2f (medians of %d runs each)\n", http / cpp, std::max(1, o.runs));
   if (node) {
     std::printf("%-52s %12.0f %7.1f%%\n", "pipeline, Node invoker square, same window", js,
                 100 * js / raw);
@@ -327,6 +375,8 @@ int main(int argc, char** argv) {
   std::printf("latency publish->result, count=1 windows, one in flight (ms):\n");
   std::printf("  C++ SDK:       p50 %.3f  p99 %.3f  max %.3f\n", cpp_latency.p50_ms,
               cpp_latency.p99_ms, cpp_latency.max_ms);
+  std::printf("  C++ SDK, HTTP: p50 %.3f  p99 %.3f  max %.3f\n", http_latency.p50_ms,
+              http_latency.p99_ms, http_latency.max_ms);
   if (node) {
     std::printf("  Node invoker:  p50 %.3f  p99 %.3f  max %.3f (half-close-idle 200ms)\n",
                 js_latency.p50_ms, js_latency.p99_ms, js_latency.max_ms);
