@@ -1,10 +1,16 @@
 // The whole data path through the CLI in local mode: numbers → square → squares, with the real
 // gateway, the real runnel-processor sidecar and the SDK's square example.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "tests/cli/cli_harness.h"
 
 namespace runnel::testing {
@@ -44,6 +50,94 @@ TEST_F(CliPipeline, NumbersAreSquaredThroughAProcessor) {
   }
   EXPECT_THAT(status.output, HasSubstr("# square: Ready"));
   EXPECT_THAT(status.output, HasSubstr("lag: 0"));
+}
+
+// GET http://127.0.0.1:port/path; the body ("" on any failure). Bounded by 5s socket timeouts.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval timeout{.tv_sec = 5, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) response.append(buf, n);
+    }
+  }
+  ::close(fd);
+  size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// The sum of a Prometheus counter's samples (all label sets) in a /metrics text.
+double CounterSum(const std::string& metrics, const std::string& name) {
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
+    if (!absl::StartsWith(line, name) || line.size() == name.size() ||
+        (line[name.size()] != ' ' && line[name.size()] != '{')) {
+      continue;
+    }
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
+  }
+  return sum;
+}
+
+TEST_F(CliPipeline, ReplicasShareTheInputPartitions) {
+  ASSERT_EQ(Runnel({"gateway", "create", "main"}).code, 0);
+  ASSERT_EQ(Runnel({"stream", "create", "numbers", "--gateway", "main", "--content-type",
+                    "application/json", "--partitions", "2"}).code, 0);
+  ASSERT_EQ(Runnel({"stream", "create", "squares", "--gateway", "main", "--content-type",
+                    "application/json"}).code, 0);
+  CliResult r = Runnel({"processor", "create", "square", "--replicas", "2", "--function-cmd",
+                        BuiltBinary("sdk/examples/square"), "--input", "numbers@earliest",
+                        "--output", "squares"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  CliResult status = Runnel({"processor", "status", "square"});
+  for (const char* p : {"function-0", "processor-0", "function-1", "processor-1"}) {
+    EXPECT_THAT(status.output, HasSubstr(absl::StrCat("name: square/", p, "\n    phase: Ready")));
+  }
+  // Keys spread the records over both partitions.
+  std::multiset<double> want;
+  for (int i = 1; i <= 12; ++i) {
+    ASSERT_EQ(Runnel({"publish", "numbers", "--payload", std::to_string(i), "--key",
+                      absl::StrCat("key-", i)}).code, 0);
+    want.insert(i * i);
+  }
+  r = Runnel({"subscribe", "squares", "--from-beginning", "--max", "12", "--timeout", "60s"});
+  ASSERT_EQ(r.code, 0) << r.output << Runnel({"processor", "tail", "square", "--no-follow"}).output;
+  std::multiset<double> got;
+  for (const std::string& line : JsonLines(r.output)) {
+    got.insert(std::stod(nlohmann::json::parse(line)["payload"].get<std::string>()));
+  }
+  EXPECT_EQ(got, want);
+
+  // One group, two members: each sidecar consumed records (its partition). At-least-once: a
+  // rebalance while the second member joins may redeliver, hence >=.
+  nlohmann::json state = nlohmann::json::parse(Log("state.json"));
+  const nlohmann::json& ports = state["processors"]["square"]["ports"];
+  ASSERT_EQ(ports.size(), 2u);
+  double total = 0;
+  for (const nlohmann::json& replica : ports) {
+    double in = 0;
+    for (int i = 0; i < 50; ++i) {
+      in = CounterSum(HttpGet(replica["processor_http_port"].get<int>(), "/metrics"),
+                      "runnel_processor_records_in_total");
+      if (in > 0) break;
+      ::usleep(100'000);
+    }
+    EXPECT_GT(in, 0) << "replica on port " << replica["processor_http_port"] << " got no records";
+    total += in;
+  }
+  EXPECT_GE(total, 12);
 }
 
 }  // namespace
