@@ -52,6 +52,64 @@ TEST_F(CliPipeline, NumbersAreSquaredThroughAProcessor) {
   EXPECT_THAT(status.output, HasSubstr("lag: 0"));
 }
 
+TEST_F(CliPipeline, SdkFunctionOverHttp) {
+  ASSERT_EQ(Runnel({"gateway", "create", "main"}).code, 0);
+  for (const char* s : {"numbers", "squares"}) {
+    ASSERT_EQ(Runnel({"stream", "create", s, "--gateway", "main", "--content-type",
+                      "application/json"}).code, 0);
+  }
+  // The SDK serves request-reply functions on POST / of its HTTP port ($HTTP_PORT = $PORT).
+  CliResult r = Runnel({"processor", "create", "square", "--function-cmd",
+                        BuiltBinary("sdk/examples/square"), "--function-url", "/", "--input",
+                        "numbers@earliest", "--output", "squares"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(Runnel({"processor", "status", "square"}).output, HasSubstr("functionUrl: \"/\""));
+  for (const char* n : {"1", "2", "3", "4"}) {
+    ASSERT_EQ(Runnel({"publish", "numbers", "--payload", n}).code, 0);
+  }
+  r = Runnel({"subscribe", "squares", "--from-beginning", "--max", "4", "--timeout", "60s"});
+  ASSERT_EQ(r.code, 0) << r.output << Runnel({"processor", "tail", "square", "--no-follow"}).output;
+  std::vector<double> got;
+  for (const std::string& line : JsonLines(r.output)) {
+    got.push_back(std::stod(nlohmann::json::parse(line)["payload"].get<std::string>()));
+  }
+  EXPECT_EQ(got, (std::vector<double>{1, 4, 9, 16}));
+  // The sidecar reached it over HTTP: its log names the URL on the function's port.
+  EXPECT_THAT(Log("logs/processor-square-processor-0.log"), HasSubstr("http://127.0.0.1:"));
+}
+
+TEST_F(CliPipeline, PlainHttpServerAsAFunction) {
+  ASSERT_EQ(Runnel({"gateway", "create", "main"}).code, 0);
+  for (const char* s : {"words", "shouts"}) {
+    ASSERT_EQ(Runnel({"stream", "create", s, "--gateway", "main", "--content-type",
+                      "text/plain"}).code, 0);
+  }
+  // A few lines of Python's http.server, nothing of ours: POST /shout upper-cases the body.
+  const std::string server = R"(python3 -c '
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).upper() + b"!"
+        self.send_response(200 if self.path == "/shout" else 404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+')";
+  CliResult r = Runnel({"processor", "create", "shout", "--function-cmd", server, "--function-url",
+                        "/shout", "--input", "words@earliest", "--output", "shouts"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(Runnel({"publish", "words", "--payload", "hello", "--payload", "streams"}).code, 0);
+  r = Runnel({"subscribe", "shouts", "--from-beginning", "--max", "2", "--timeout", "60s"});
+  ASSERT_EQ(r.code, 0) << r.output << Runnel({"processor", "tail", "shout", "--no-follow"}).output;
+  std::vector<std::string> got;
+  for (const std::string& line : JsonLines(r.output)) {
+    got.push_back(nlohmann::json::parse(line)["payload"].get<std::string>());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"HELLO!", "STREAMS!"}));
+}
+
 // GET http://127.0.0.1:port/path; the body ("" on any failure). Bounded by 5s socket timeouts.
 std::string HttpGet(int port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
