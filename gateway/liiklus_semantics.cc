@@ -58,17 +58,14 @@ Offset LatestAcked(const GroupPositions& positions, Partition partition) {
 }
 
 absl::StatusOr<v1::Record> RecordFromPublish(const liiklus::PublishRequest& request) {
+  return RecordFromPublish(liiklus::PublishRequest(request));
+}
+
+absl::StatusOr<v1::Record> RecordFromPublish(liiklus::PublishRequest&& request) {
   v1::Record record;
-  record.set_key(request.key());
+  record.set_key(std::move(*request.mutable_key()));
   if (request.has_liiklusevent()) {
-    const liiklus::LiiklusEvent& e = request.liiklusevent();
-    record.set_id(e.id());
-    record.set_type(e.type());
-    record.set_source(e.source());
-    record.set_time(e.time());
-    record.set_data_content_type(e.data_content_type());
-    record.set_data(e.data());
-    record.mutable_extensions()->insert(e.extensions().begin(), e.extensions().end());
+    liiklus::LiiklusEvent& e = *request.mutable_liiklusevent();
     // CloudEvents requires id, type and source; say which is missing rather than store an
     // event no consumer can route.
     for (auto [name, value] : {std::pair<const char*, const std::string*>{"id", &e.id()},
@@ -88,11 +85,21 @@ absl::StatusOr<v1::Record> RecordFromPublish(const liiklus::PublishRequest& requ
             "extension name '", k, "' must be lower-case letters and digits (CloudEvents 1.0)"));
       }
     }
+    // Moved, not copied: the publish path handles every record's payload once.
+    record.set_id(std::move(*e.mutable_id()));
+    record.set_type(std::move(*e.mutable_type()));
+    record.set_source(std::move(*e.mutable_source()));
+    record.set_time(std::move(*e.mutable_time()));
+    record.set_data_content_type(std::move(*e.mutable_data_content_type()));
+    record.set_data(std::move(*e.mutable_data()));
+    if (!e.extensions().empty()) {
+      record.mutable_extensions()->swap(*e.mutable_extensions());
+    }
   } else {
     // liiklus deprecated `value`, but old clients still publish raw bytes this way.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    record.set_data(request.value());
+    record.set_data(std::move(*request.mutable_value()));
 #pragma GCC diagnostic pop
   }
   return record;

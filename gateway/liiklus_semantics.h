@@ -33,6 +33,8 @@ Offset LatestAcked(const GroupPositions& positions, Partition partition);
 // Builds the stored record for a liiklus publish. The CloudEvent's attributes are kept; a legacy
 // `value` publish becomes a record with no id. INVALID_ARGUMENT names what is wrong.
 absl::StatusOr<v1::Record> RecordFromPublish(const liiklus::PublishRequest& request);
+// The same, moving the payload and attributes out of `request` rather than copying them.
+absl::StatusOr<v1::Record> RecordFromPublish(liiklus::PublishRequest&& request);
 
 // The CloudEvent structured-mode JSON of a record (what BINARY readers get for events).
 std::string StructuredJson(const v1::Record& record);

@@ -73,8 +73,8 @@ class PublishBatchesReactor final
     std::vector<v1::Record> records;
     records.reserve(request_.records_size());
     absl::Status status;
-    for (const liiklus::PublishRequest& r : request_.records()) {
-      absl::StatusOr<v1::Record> record = RecordFromPublish(r);
+    for (liiklus::PublishRequest& r : *request_.mutable_records()) {
+      absl::StatusOr<v1::Record> record = RecordFromPublish(std::move(r));
       if (!record.ok()) {
         status = record.status();
         break;
