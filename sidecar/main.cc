@@ -1,8 +1,6 @@
 // runnel-processor: parse the configuration, start the processor and its HTTP endpoint, wait for
 // SIGTERM/SIGINT, shut down in order.
-#include <csignal>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -10,28 +8,14 @@
 #include "common/http_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/process.h"
 #include "sidecar/config.h"
 #include "sidecar/processor.h"
 
-extern char** environ;
-
 int main(int argc, char** argv) {
-  // Block the stop signals before any thread starts, so that only sigwait() below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
+  const runnel::StopSignals stop_signals;  // Before any thread starts.
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string kv(*e);
-    if (const size_t eq = kv.find('='); eq != std::string::npos) {
-      env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-  }
-  auto config = runnel::sidecar::ParseProcessorCommandLine(args, env);
+  auto config = runnel::sidecar::ParseProcessorCommandLine(args, runnel::CurrentEnvironment());
   if (!config.ok()) {
     std::fprintf(stderr, "runnel-processor: %s\n", std::string(config.status().message()).c_str());
     return 2;
@@ -70,9 +54,7 @@ int main(int argc, char** argv) {
                    << runnel::Kv("name", config->options.name);
   processor.Start();
 
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  RUNNEL_LOG(INFO) << "stopping" << runnel::Kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  RUNNEL_LOG(INFO) << "stopping" << runnel::Kv("signal", stop_signals.Wait());
   processor.Shutdown();
   (*http)->Stop();
   RUNNEL_LOG(INFO) << "runnel-processor stopped";
