@@ -9,7 +9,8 @@
 // tests/interop/node_modules are there, unless --no-node).
 //
 // Usage: sidecar_bench [--records=200000] [--latency-records=2000] [--batch=500] [--runs=3]
-//                      [--http-inflight=64] [--no-node]
+//                      [--http-inflight=64] [--window=count=1000,time=50ms]
+//                      [--no-node] [--no-http] [--no-raw] [--no-latency]   (rows to skip)
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -19,7 +20,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -32,6 +32,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "echo.grpc.pb.h"
 #include "liiklus/LiiklusService.grpc.pb.h"
@@ -52,7 +53,11 @@ struct Options {
   int batch = 500;
   int runs = 3;
   int http_inflight = 64;
+  std::string window = "count=1000,time=50ms";  // Of the throughput runs.
   bool node = true;
+  bool http = true;
+  bool raw = true;
+  bool latency = true;
 };
 
 // How the pipeline's function is hosted and called.
@@ -244,7 +249,7 @@ int64_t ReadOut(Pipeline& p, int64_t want, absl::Duration timeout,
 }
 
 double ThroughputRate(const Options& o, const std::string& dir, Function fn) {
-  Pipeline p = StartPipeline(o, dir, fn, "count=1000,time=50ms");
+  Pipeline p = StartPipeline(o, dir, fn, o.window);
   auto gw = v1::Gateway::NewStub(p.channel);
   const int64_t batches = o.records / o.batch;
   const int64_t total = batches * o.batch;
@@ -272,29 +277,41 @@ double ThroughputRate(const Options& o, const std::string& dir, Function fn) {
 
 struct Latency {
   double p50_ms, p99_ms, max_ms;
+  double publish_p50_ms;  // Of which: the input's own publish (PublishBatches round trip).
 };
 
 // One record at a time through count=1 windows: publish, wait for its result, repeat.
 Latency MeasureLatency(const Options& o, const std::string& dir, Function fn) {
   Pipeline p = StartPipeline(o, dir, fn, "count=1");
   auto gw = v1::Gateway::NewStub(p.channel);
-  std::atomic<int64_t> received{0};
+  // The reader wakes the publisher when a result lands. No busy-wait: on a 2-core machine a
+  // spinning thread takes a core from the pipeline it measures.
+  absl::Mutex mu;
+  int64_t received = 0;
   std::thread reader([&] {
-    ReadOut(p, o.latency_records, absl::Minutes(5), [&](int64_t n) { received.store(n); });
+    ReadOut(p, o.latency_records, absl::Minutes(5), [&](int64_t n) {
+      absl::MutexLock lock(&mu);
+      received = n;
+    });
   });
   grpc::ClientContext c;
   auto stream = gw->PublishBatches(&c);
-  std::vector<double> ms;
+  std::vector<double> ms, publish_ms;
   for (int i = 0; i < o.latency_records; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     stream->Write(Batch("in", i, 1));
     v1::PublishBatchReply reply;
     stream->Read(&reply);
-    const auto deadline = t0 + std::chrono::seconds(30);
-    while (received.load() < i + 1 && std::chrono::steady_clock::now() < deadline) {
-      // Busy-wait: a sleep's granularity would dominate sub-millisecond figures.
+    publish_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    {
+      absl::MutexLock lock(&mu);
+      const int64_t want = i + 1;
+      auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return received >= want; };
+      if (!mu.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(30))) {
+        Die("latency run: a result did not arrive within 30 s");
+      }
     }
-    if (received.load() < i + 1) Die("latency run: a result did not arrive within 30 s");
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                      .count());
   }
@@ -303,7 +320,9 @@ Latency MeasureLatency(const Options& o, const std::string& dir, Function fn) {
   reader.join();
   StopPipeline(p);
   std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back()};
+  std::sort(publish_ms.begin(), publish_ms.end());
+  return {ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back(),
+          publish_ms[publish_ms.size() / 2]};
 }
 
 }  // namespace
@@ -319,11 +338,20 @@ int main(int argc, char** argv) {
     };
     if (a == "--no-node") {
       o.node = false;
+    } else if (a == "--no-http") {
+      o.http = false;
+    } else if (a == "--no-raw") {
+      o.raw = false;
+    } else if (a == "--no-latency") {
+      o.latency = false;
+    } else if (a.rfind("--window=", 0) == 0) {
+      o.window = a.substr(9);
     } else if (!value("--records", &o.records) &&
                !value("--latency-records", &o.latency_records) && !value("--batch", &o.batch) &&
                !value("--runs", &o.runs) && !value("--http-inflight", &o.http_inflight)) {
       Die("usage: sidecar_bench [--records=N] [--latency-records=N] [--batch=N] [--runs=N] "
-          "[--http-inflight=N] [--no-node]");
+          "[--http-inflight=N] [--window=SPEC] [--no-node] [--no-http] [--no-raw] "
+          "[--no-latency]");
     }
   }
   const std::string dir = (std::filesystem::temp_directory_path() /
@@ -337,49 +365,62 @@ int main(int argc, char** argv) {
     return d;
   };
 
-  const double raw = RawEchoRate(o, fresh());
+  const double raw = o.raw ? RawEchoRate(o, fresh()) : 0;
+  auto of_raw = [&](double rate) { return o.raw ? 100 * rate / raw : 0.0; };
   // riff-rpc and HTTP alternate, so that both see the same drift of a shared machine.
   std::vector<double> cpp_runs, http_runs;
   for (int r = 0; r < std::max(1, o.runs); ++r) {
     cpp_runs.push_back(ThroughputRate(o, fresh(), Function::kCpp));
-    http_runs.push_back(ThroughputRate(o, fresh(), Function::kCppHttp));
+    if (o.http) http_runs.push_back(ThroughputRate(o, fresh(), Function::kCppHttp));
     std::fprintf(stderr, "run %d: riff-rpc %.0f records/s, HTTP %.0f records/s\n", r + 1,
-                 cpp_runs.back(), http_runs.back());
+                 cpp_runs.back(), o.http ? http_runs.back() : 0.0);
   }
   const double cpp = Median(cpp_runs);
-  const double http = Median(http_runs);
-  const Latency cpp_latency = MeasureLatency(o, fresh(), Function::kCpp);
-  const Latency http_latency = MeasureLatency(o, fresh(), Function::kCppHttp);
+  const double http = o.http ? Median(http_runs) : 0;
+  Latency cpp_latency{}, http_latency{}, js_latency{};
+  if (o.latency) {
+    cpp_latency = MeasureLatency(o, fresh(), Function::kCpp);
+    if (o.http) http_latency = MeasureLatency(o, fresh(), Function::kCppHttp);
+  }
   double js = 0;
-  Latency js_latency{};
   if (node) {
     js = ThroughputRate(o, fresh(), Function::kNode);
-    js_latency = MeasureLatency(o, fresh(), Function::kNode);
+    if (o.latency) js_latency = MeasureLatency(o, fresh(), Function::kNode);
   }
   std::printf("records=%lld batch=%d latency_records=%d (64-byte JSON records, loopback)\n",
               static_cast<long long>(o.records), o.batch, o.latency_records);
   std::printf("%-52s %12s %8s\n", "configuration", "records/s", "of raw");
-  std::printf("%-52s %12.0f %7.1f%%\n", "raw gRPC bidi echo (bench/gateway)", raw, 100.0);
-  std::printf("%-52s %12.0f %7.1f%%\n", "pipeline, C++ SDK square, count=1000,time=50ms", cpp,
-              100 * cpp / raw);
+  if (o.raw) {
+    std::printf("%-52s %12.0f %7.1f%%\n", "raw gRPC bidi echo (bench/gateway)", raw, 100.0);
+  }
   std::printf("%-52s %12.0f %7.1f%%\n",
-              absl::StrCat("pipeline, same square over HTTP, ", o.http_inflight, " in flight")
-                  .c_str(),
-              http, 100 * http / raw);
-  std::printf("HTTP / riff-rpc: %.2f (medians of %d runs each)\n", http / cpp, std::max(1, o.runs));
+              absl::StrCat("pipeline, C++ SDK square, ", o.window).c_str(), cpp, of_raw(cpp));
+  if (o.http) {
+    std::printf("%-52s %12.0f %7.1f%%\n",
+                absl::StrCat("pipeline, same square over HTTP, ", o.http_inflight, " in flight")
+                    .c_str(),
+                http, of_raw(http));
+    std::printf("HTTP / riff-rpc: %.2f (medians of %d runs each)\n", http / cpp,
+                std::max(1, o.runs));
+  }
   if (node) {
     std::printf("%-52s %12.0f %7.1f%%\n", "pipeline, Node invoker square, same window", js,
-                100 * js / raw);
+                of_raw(js));
     std::printf("C++ SDK / Node invoker: %.2fx\n", cpp / js);
   }
-  std::printf("latency publish->result, count=1 windows, one in flight (ms):\n");
-  std::printf("  C++ SDK:       p50 %.3f  p99 %.3f  max %.3f\n", cpp_latency.p50_ms,
-              cpp_latency.p99_ms, cpp_latency.max_ms);
-  std::printf("  C++ SDK, HTTP: p50 %.3f  p99 %.3f  max %.3f\n", http_latency.p50_ms,
-              http_latency.p99_ms, http_latency.max_ms);
-  if (node) {
-    std::printf("  Node invoker:  p50 %.3f  p99 %.3f  max %.3f (half-close-idle 200ms)\n",
-                js_latency.p50_ms, js_latency.p99_ms, js_latency.max_ms);
+  if (o.latency) {
+    std::printf("latency publish->result, count=1 windows, one in flight (ms):\n");
+    std::printf("  C++ SDK:       p50 %.3f  p99 %.3f  max %.3f  (input publish p50 %.3f)\n",
+                cpp_latency.p50_ms, cpp_latency.p99_ms, cpp_latency.max_ms,
+                cpp_latency.publish_p50_ms);
+    if (o.http) {
+      std::printf("  C++ SDK, HTTP: p50 %.3f  p99 %.3f  max %.3f\n", http_latency.p50_ms,
+                  http_latency.p99_ms, http_latency.max_ms);
+    }
+    if (node) {
+      std::printf("  Node invoker:  p50 %.3f  p99 %.3f  max %.3f (half-close-idle 200ms)\n",
+                  js_latency.p50_ms, js_latency.p99_ms, js_latency.max_ms);
+    }
   }
   std::filesystem::remove_all(dir);
   return 0;
