@@ -1,5 +1,6 @@
 #include "sidecar/gateway_client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -104,26 +105,28 @@ absl::Status InputReader::ReceiveLoop(std::stop_token stop, liiklus::Assignment 
   std::unique_ptr<grpc::ClientReader<v1::ReceiveBatchesReply>> reader =
       gateway_->ReceiveBatches(&context, request);
   v1::ReceiveBatchesReply batch;
+  std::vector<InputRecord> records;  // Reused: a batch's worth of records is a large block.
   bool stopped = false;
   while (!stopped && reader->Read(&batch)) {
+    records.clear();
+    records.reserve(static_cast<size_t>(batch.records_size()));
     for (liiklus::ReceiveReply& reply : *batch.mutable_records()) {
       if (!reply.has_liiklus_event_record()) {
         // We asked for LIIKLUS_EVENT; anything else is a gateway bug, not data to guess at.
-        context.TryCancel();
         stopped = true;
         break;
       }
       liiklus::ReceiveReply::LiiklusEventRecord& r = *reply.mutable_liiklus_event_record();
-      InputRecord record{.input = options_.input,
+      records.push_back({.input = options_.input,
                          .partition = assignment.partition(),
                          .offset = static_cast<int64_t>(r.offset()),
                          .key = std::move(*r.mutable_key()),
-                         .event = std::move(*r.mutable_event())};
-      if (!sink_(std::move(record))) {
-        context.TryCancel();
-        stopped = true;
-        break;
-      }
+                         .event = std::move(*r.mutable_event())});
+    }
+    // One hand-over per received batch: the lane takes its lock and wakes once, not per record.
+    if (stopped || !sink_(records)) {
+      context.TryCancel();
+      stopped = true;
     }
   }
   absl::Status status = FromGrpcStatus(reader->Finish());
@@ -143,18 +146,29 @@ Publisher::Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions op
 
 Publisher::~Publisher() { Stop(); }
 
-void Publisher::Publish(liiklus::PublishRequest record, Done done) {
-  record.set_topic(options_.topic);
+void Publisher::Publish(std::vector<liiklus::PublishRequest> records, Done done) {
+  if (records.empty()) {
+    std::move(done)(absl::OkStatus());
+    return;
+  }
+  auto group = std::make_shared<Group>();
+  group->remaining = records.size();
+  group->done = std::move(done);
   {
     std::lock_guard lock(mu_);
-    queue_.push_back({std::move(record), std::move(done)});
+    for (liiklus::PublishRequest& r : records) {
+      r.set_topic(options_.topic);
+      queue_.push_back({std::move(r), group});
+    }
   }
   cv_.notify_all();
 }
 
 size_t Publisher::queued() const {
   std::lock_guard lock(mu_);
-  return queue_.size() + inflight_.size();
+  size_t n = queue_.size();
+  for (const auto& b : inflight_) n += static_cast<size_t>(b->request.records_size());
+  return n;
 }
 
 void Publisher::Stop() {
@@ -164,18 +178,22 @@ void Publisher::Stop() {
   writer_.request_stop();
   cv_.notify_all();
   writer_.join();
-  std::deque<Pending> failed;
+  std::vector<Done> failed;
   {
     std::lock_guard lock(mu_);
-    for (Batch& b : inflight_) {
-      for (Pending& p : b.records) failed.push_back(std::move(p));
+    auto fail = [&failed](Group& g) {
+      if (g.done) failed.push_back(std::move(g.done));
+      g.done = nullptr;
+    };
+    for (auto& b : inflight_) {
+      for (auto& [group, n] : b->groups) fail(*group);
     }
     inflight_.clear();
-    for (Pending& p : queue_) failed.push_back(std::move(p));
+    for (Pending& p : queue_) fail(*p.group);
     queue_.clear();
   }
-  for (Pending& p : failed) {
-    std::move(p.done)(absl::CancelledError("publisher stopped"));
+  for (Done& done : failed) {
+    std::move(done)(absl::CancelledError("publisher stopped"));
   }
 }
 
@@ -213,23 +231,32 @@ absl::Status Publisher::Session(std::stop_token stop) {
     std::lock_guard lock(mu_);
     session_broken_ = false;
   }
-  // Replies come in request order, one per batch: the reader pops the oldest in-flight batch.
+  // Replies come in request order, one per batch: the reader pops the oldest in-flight batch
+  // and runs the `done` of every group whose last record it acknowledged.
   std::jthread reader([this, stream, &context](std::stop_token) {
     v1::PublishBatchReply reply;
+    std::vector<Done> completed;
     while (stream->Read(&reply)) {
-      Batch done;
       {
         std::lock_guard lock(mu_);
         if (inflight_.empty()) {
           break;  // A reply we did not ask for; treat the stream as broken.
         }
-        done = std::move(inflight_.front());
+        std::shared_ptr<Batch> done = std::move(inflight_.front());
         inflight_.pop_front();
+        for (auto& [group, n] : done->groups) {
+          group->remaining -= n;
+          if (group->remaining == 0 && group->done) {
+            completed.push_back(std::move(group->done));
+            group->done = nullptr;
+          }
+        }
       }
       cv_.notify_all();
-      for (Pending& p : done.records) {
-        std::move(p.done)(absl::OkStatus());
+      for (Done& d : completed) {
+        std::move(d)(absl::OkStatus());
       }
+      completed.clear();
     }
     {
       std::lock_guard lock(mu_);
@@ -240,8 +267,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
   });
 
   while (true) {
-    v1::PublishBatchRequest request;
-    size_t count = 0;
+    std::shared_ptr<Batch> batch;
     {
       std::unique_lock lock(mu_);
       // Idle sessions stay open: the stream is cheap and reopening costs a round trip.
@@ -253,17 +279,25 @@ absl::Status Publisher::Session(std::stop_token stop) {
       if (stop.stop_requested() || session_broken_) {
         break;
       }
-      Batch batch;
-      request.set_topic(options_.topic);
-      while (!queue_.empty() && count < static_cast<size_t>(options_.batch_records)) {
-        *request.add_records() = queue_.front().record;
-        batch.records.push_back(std::move(queue_.front()));
+      batch = std::make_shared<Batch>();
+      batch->request.set_topic(options_.topic);
+      const size_t count =
+          std::min(queue_.size(), static_cast<size_t>(options_.batch_records));
+      batch->request.mutable_records()->Reserve(static_cast<int>(count));
+      for (size_t i = 0; i < count; ++i) {
+        Pending& p = queue_.front();
+        batch->request.mutable_records()->Add(std::move(p.record));
+        if (batch->groups.empty() || batch->groups.back().first != p.group) {
+          batch->groups.emplace_back(std::move(p.group), 0);
+        }
+        ++batch->groups.back().second;
         queue_.pop_front();
-        ++count;
       }
-      inflight_.push_back(std::move(batch));
+      // In flight before it is written: its reply may come before Write returns. The writer
+      // keeps its own reference, so the reader dropping the batch cannot pull it from under us.
+      inflight_.push_back(batch);
     }
-    if (!stream->Write(request)) {
+    if (!stream->Write(batch->request)) {
       break;
     }
   }
@@ -274,8 +308,13 @@ absl::Status Publisher::Session(std::stop_token stop) {
   {
     std::lock_guard lock(mu_);
     for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
-      for (auto p = it->records.rbegin(); p != it->records.rend(); ++p) {
-        queue_.push_front(std::move(*p));
+      Batch& b = **it;
+      int index = b.request.records_size();
+      for (auto g = b.groups.rbegin(); g != b.groups.rend(); ++g) {
+        for (size_t k = 0; k < g->second; ++k) {
+          --index;
+          queue_.push_front({std::move(*b.request.mutable_records(index)), g->first});
+        }
       }
     }
     inflight_.clear();

@@ -1,9 +1,11 @@
 #pragma once
 // The processor's side of the gateway protocol, over proto/ only (liiklus + runnel.v1):
-//   InputReader  Subscribe per input, ReceiveBatches per assignment, records handed to a sink
-//                that may block (that is the backpressure: no Read is issued while it blocks).
+//   InputReader  Subscribe per input, ReceiveBatches per assignment, each received batch handed
+//                to a sink that may block (that is the backpressure: no Read is issued while it
+//                blocks).
 //   Publisher    PublishBatches for one output stream: batched, pipelined, bounded in flight,
 //                replies in order; a broken stream is reopened and unacknowledged batches resent.
+//                Callers hand over groups of records and hear once per group.
 //   Acker        liiklus Ack, at most one in flight per partition so positions never go back.
 //
 // Threading: InputReader and Publisher own a few std::jthreads each and use the synchronous
@@ -58,8 +60,10 @@ struct InputReaderOptions {
 // Reads one input stream as a member of the group. Thread-safe.
 class InputReader {
  public:
-  // Hands one record over; may block; returns false to stop reading (shutdown).
-  using Sink = std::function<bool(InputRecord)>;
+  // Takes the records of one received batch (one partition, in offset order), leaving the
+  // vector empty (its capacity is reused for the next batch); may block; returns false to stop
+  // reading (shutdown).
+  using Sink = std::function<bool(std::vector<InputRecord>&)>;
   // Reports (re)subscriptions and failures, for logs and health.
   using OnState = std::function<void(absl::Status)>;
 
@@ -94,25 +98,33 @@ struct PublisherOptions {
 // Publishes records to one stream. Thread-safe.
 class Publisher {
  public:
-  // Runs on a Publisher thread once the record is durable (OK), or with CANCELLED at Stop().
-  // Must not block.
+  // Runs on a Publisher thread once every record of its group is durable (OK), or once with
+  // CANCELLED at Stop(). Must not block.
   using Done = absl::AnyInvocable<void(absl::Status) &&>;
 
   Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions options);
   ~Publisher();  // Stops.
-  // Queues `record` (its topic is set here). Never blocks; callers bound what they queue.
-  void Publish(liiklus::PublishRequest record, Done done);
+  // Queues `records` (their topic is set here), in order; `done` runs once for the group. An
+  // empty group completes at once. Never blocks; callers bound what they queue.
+  void Publish(std::vector<liiklus::PublishRequest> records, Done done);
   // Fails what is queued or in flight with CANCELLED and joins the threads. Idempotent.
   void Stop();
   size_t queued() const;
 
  private:
+  struct Group {
+    size_t remaining = 0;  // Records not yet acknowledged.
+    Done done;             // Empty once run.
+  };
   struct Pending {
     liiklus::PublishRequest record;
-    Done done;
+    std::shared_ptr<Group> group;
   };
+  // One PublishBatches request: written as is, kept until its reply (resent if the stream
+  // breaks first). `groups` says, run-length, which group each record belongs to.
   struct Batch {
-    std::vector<Pending> records;
+    v1::PublishBatchRequest request;
+    std::vector<std::pair<std::shared_ptr<Group>, size_t>> groups;
   };
   void WriterLoop(std::stop_token stop);
   // One PublishBatches call, until it breaks or stop. Unacked batches go back to the queue.
@@ -122,9 +134,9 @@ class Publisher {
   const PublisherOptions options_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  std::deque<Pending> queue_;     // Guarded by mu_.
-  std::deque<Batch> inflight_;    // Guarded by mu_; written, awaiting replies, in order.
-  bool session_broken_ = false;   // Guarded by mu_.
+  std::deque<Pending> queue_;                    // Guarded by mu_.
+  std::deque<std::shared_ptr<Batch>> inflight_;  // Guarded by mu_; written, awaiting replies.
+  bool session_broken_ = false;                  // Guarded by mu_.
   std::jthread writer_;
 };
 

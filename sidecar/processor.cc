@@ -1,5 +1,6 @@
 #include "sidecar/processor.h"
 
+#include <algorithm>
 #include <deque>
 #include <random>
 #include <utility>
@@ -52,13 +53,28 @@ struct ProcessorContext {
 
 namespace {
 
+// A random (version 4) UUID in its text form. Written by hand: it runs once per output record.
 std::string NewEventId() {
   thread_local std::mt19937_64 random{std::random_device{}()};
   uint64_t hi = random(), lo = random();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // Version 4.
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // Variant 1.
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff,
-                         lo >> 48, lo & 0xffffffffffffULL);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  int pos = 0;
+  auto put = [&](uint64_t bits, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) id[pos++] = kHex[(bits >> (4 * i)) & 0xf];
+  };
+  put(hi >> 32, 8);
+  ++pos;
+  put(hi >> 16, 4);
+  ++pos;
+  put(hi, 4);
+  ++pos;
+  put(lo >> 48, 4);
+  ++pos;
+  put(lo, 12);
+  return id;
 }
 
 std::string FunctionName(const ProcessorOptions& o) {
@@ -97,9 +113,10 @@ class Lane {
     mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &live_calls_));
   }
 
-  // Queues a received record; blocks while the queue is full (that is the backpressure on the
-  // input). False once the lane drains or stops: the reader then stops reading.
-  bool Push(InputRecord record) {
+  // Queues a received batch; blocks while the queue is full (that is the backpressure on the
+  // input). The queue holds at most lane_queue_records plus one batch. False once the lane
+  // drains or stops: the reader then stops reading.
+  bool Push(std::vector<InputRecord>& batch) {
     absl::MutexLock lock(&mu_);
     auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return draining_ || stopped_ ||
@@ -109,7 +126,8 @@ class Lane {
     if (draining_ || stopped_) {
       return false;
     }
-    records_.push_back(std::move(record));
+    for (InputRecord& r : batch) records_.push_back(std::move(r));
+    batch.clear();
     return true;
   }
 
@@ -167,7 +185,23 @@ class Lane {
     bool call_ok = false;         // Function completed the window (or it was dead-lettered).
     bool released = false;        // Every earlier window is call_ok: outputs go straight out.
     std::vector<streaming::OutputFrame> held;  // Outputs waiting for earlier windows.
-    int pending_publishes = 0;
+    int pending_publishes = 0;    // Groups handed to a Publisher (or staged), not yet durable.
+  };
+
+  // An output of a running call, waiting in the mailbox.
+  struct Output {
+    WindowId id;
+    int attempt;
+    streaming::OutputFrame frame;
+  };
+
+  // Records for one publisher and one window, collected during a pass of the lane loop and
+  // handed over as one group at its end: one Publisher lock, one wake-up and one completion
+  // task per group instead of per record.
+  struct Staged {
+    WindowId id;
+    Publisher* publisher;
+    std::vector<liiklus::PublishRequest> records;
   };
 
   void Run(std::stop_token stop) {
@@ -178,14 +212,15 @@ class Lane {
     bool closed_all = false;
     while (true) {
       std::deque<absl::AnyInvocable<void() &&>> tasks;
+      std::vector<Output> outputs;
       std::deque<InputRecord> records;
       bool draining = false;
       {
         absl::MutexLock lock(&mu_);
         const bool can_accept = CanAccept();
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stop_flag_ || !tasks_.empty() || (can_accept && !records_.empty()) ||
-                 (draining_ && !closed_all);
+          return stop_flag_ || !tasks_.empty() || !outputs_.empty() ||
+                 (can_accept && !records_.empty()) || (draining_ && !closed_all);
         };
         std::optional<absl::Time> deadline = NextTimer();
         if (deadline) {
@@ -198,14 +233,22 @@ class Lane {
           return;
         }
         tasks.swap(tasks_);
+        outputs.swap(outputs_);
         draining = draining_;
         if (can_accept && !draining_) {
-          // Take a bounded slice: the open-window limit is re-checked between records.
-          for (int i = 0; i < 64 && !records_.empty(); ++i) {
+          // A bounded slice, so that outputs and completions are not kept waiting behind a long
+          // input queue; the open-window limit is re-checked before each record.
+          for (int i = 0; i < 512 && !records_.empty(); ++i) {
             records.push_back(std::move(records_.front()));
             records_.pop_front();
           }
         }
+      }
+      time_text_.clear();  // Outputs of this pass share one CloudEvent time.
+      // Outputs before tasks: a call's on_done task is queued after all its outputs, so the
+      // outputs taken with it must be handled before it completes the window.
+      for (Output& o : outputs) {
+        OnOutput(o.id, o.attempt, std::move(o.frame));
       }
       for (auto& task : tasks) {
         std::move(task)();
@@ -237,6 +280,7 @@ class Lane {
           CloseInput(id, now);
         }
       }
+      FlushStaged();
       unacked_.store(tracker_.pending(), std::memory_order_relaxed);
       if (draining && closed_all && windows_.empty()) {
         absl::MutexLock lock(&mu_);
@@ -283,7 +327,7 @@ class Lane {
   }
 
   // A record arrives: window it, feed its windows' invocations, close what it filled.
-  void Place(InputRecord record) {
+  void Place(InputRecord&& record) {
     const PartitionKey key{.input = record.input, .partition = record.partition};
     if (record.offset <= tracker_.highest_tracked(key)) {
       ctx_.duplicates->Add();  // Redelivered after a reconnect; the first copy is in a window.
@@ -296,18 +340,28 @@ class Lane {
     for (WindowId id : p.opened) {
       Window& w = windows_[id];
       w.id = id;
+      if (ctx_.options.window.count > 0) {
+        // Grown by doubling, a large window's records would be moved several times over.
+        w.records.reserve(static_cast<size_t>(
+            std::min<int64_t>(ctx_.options.window.count, ctx_.options.max_window_records)));
+      }
       StartAttempt(w, now);
     }
     if (!p.opened.empty()) {
       ReleaseInOrder();  // A window opened behind only completed ones streams its outputs.
     }
     std::vector<WindowId> closed = p.closed;
-    for (WindowId id : p.member_of) {
+    for (size_t i = 0; i < p.member_of.size(); ++i) {
+      const WindowId id = p.member_of[i];
       Window& w = windows_.at(id);
       if (w.call != nullptr && !w.attempt_failed && !w.call_ok) {
         w.call->Send(ToFrame(record));
       }
-      w.records.push_back(record);
+      if (i + 1 == p.member_of.size()) {
+        w.records.push_back(std::move(record));  // The last window takes it; others copy.
+      } else {
+        w.records.push_back(record);
+      }
       if (w.records.size() >= static_cast<size_t>(ctx_.options.max_window_records) &&
           windower_.Close(id)) {
         closed.push_back(id);
@@ -339,9 +393,8 @@ class Lane {
         ctx_.start_frame, deadline,
         {.on_output =
              [this, id, attempt](streaming::OutputFrame frame) {
-               Post([this, id, attempt, frame = std::move(frame)]() mutable {
-                 OnOutput(id, attempt, std::move(frame));
-               });
+               absl::MutexLock lock(&mu_);
+               outputs_.push_back({id, attempt, std::move(frame)});
              },
          .on_done =
              [this, id, attempt](absl::Status status) {
@@ -519,7 +572,7 @@ class Lane {
     MaybeComplete(id);
   }
 
-  // Publishes `r` to the dead-letter stream, counted as one of `w`'s pending publishes.
+  // Stages `r` for the dead-letter stream, as part of one of `w`'s pending publish groups.
   void DeadLetterRecord(Window& w, const InputRecord& r, const std::string& error,
                         std::map<std::string, std::string> detail) {
     liiklus::PublishRequest request;
@@ -534,9 +587,8 @@ class Lane {
     ext["runnelpartition"] = absl::StrCat(r.partition);
     ext["runneloffset"] = absl::StrCat(r.offset);
     ext["runnelprocessor"] = ctx_.options.name;
-    ++w.pending_publishes;
     ctx_.dead_lettered->Add();
-    ctx_.dead_letter->Publish(std::move(request), Published(w.id));
+    Stage(w, ctx_.dead_letter.get(), std::move(request));
   }
 
   // Outputs keep window order: a window's outputs go out directly only once every earlier
@@ -564,6 +616,22 @@ class Lane {
     }
   }
 
+  // Queues `request` for `publisher` as part of w's current group (FlushStaged hands it over).
+  void Stage(Window& w, Publisher* publisher, liiklus::PublishRequest request) {
+    if (staged_.empty() || staged_.back().id != w.id || staged_.back().publisher != publisher) {
+      staged_.push_back({w.id, publisher, {}});
+      ++w.pending_publishes;
+    }
+    staged_.back().records.push_back(std::move(request));
+  }
+
+  void FlushStaged() {
+    for (Staged& s : staged_) {
+      s.publisher->Publish(std::move(s.records), Published(s.id));
+    }
+    staged_.clear();
+  }
+
   Publisher::Done Published(WindowId id) {
     return [this, id](absl::Status status) {
       Post([this, id, status = std::move(status)] {
@@ -586,7 +654,10 @@ class Lane {
     event.set_id(NewEventId());
     event.set_type("riff-event");
     event.set_source(ctx_.options.name);
-    event.set_time(absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()));
+    if (time_text_.empty()) {
+      time_text_ = absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone());
+    }
+    event.set_time(time_text_);
     event.set_data_content_type(frame.contenttype());
     event.set_data(std::move(*frame.mutable_payload()));
     for (auto& [name, value] : *frame.mutable_headers()) {
@@ -597,9 +668,8 @@ class Lane {
         (*event.mutable_extensions())[name] = value;
       }
     }
-    ++w.pending_publishes;
     ctx_.records_out[index]->Add();
-    ctx_.publishers[index]->Publish(std::move(request), Published(w.id));
+    Stage(w, ctx_.publishers[index].get(), std::move(request));
   }
 
   void MaybeComplete(WindowId id) {
@@ -634,11 +704,14 @@ class Lane {
   AckTracker tracker_;
   RetryPolicy retry_;
   std::map<WindowId, Window> windows_;
+  std::vector<Staged> staged_;
+  std::string time_text_;  // CloudEvent time of this pass's outputs; empty until first needed.
   std::atomic<size_t> unacked_{0};
 
   // Mailbox.
   absl::Mutex mu_;
   std::deque<InputRecord> records_ ABSL_GUARDED_BY(mu_);
+  std::vector<Output> outputs_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool drained_ ABSL_GUARDED_BY(mu_) = false;
@@ -784,7 +857,9 @@ void Processor::Startup(std::stop_token stop) {
                            .start_latest = in.start_latest,
                            .max_records = options_.receive_batch_records,
                            .retry = options_.connect_retry},
-        [this](InputRecord r) { return LaneFor(r.partition).Push(std::move(r)); },
+        [this](std::vector<InputRecord>& batch) {
+          return batch.empty() || LaneFor(batch.front().partition).Push(batch);
+        },
         [this, stream = in.stream](absl::Status s) {
           if (!s.ok()) {
             absl::MutexLock lock(&mu_);
