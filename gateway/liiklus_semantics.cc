@@ -134,8 +134,8 @@ std::string StructuredJson(const v1::Record& record) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-liiklus::LiiklusEvent ToEvent(const v1::Record& record, absl::string_view topic,
-                              Partition partition, Offset offset) {
+liiklus::LiiklusEvent ToEvent(v1::Record record, absl::string_view topic, Partition partition,
+                              Offset offset) {
   liiklus::LiiklusEvent e;
   if (record.id().empty()) {
     e.set_id(absl::StrCat(topic, "-", partition, "-", offset));
@@ -143,18 +143,18 @@ liiklus::LiiklusEvent ToEvent(const v1::Record& record, absl::string_view topic,
     e.set_source(absl::StrCat("/runnel/streams/", topic));
     e.set_data_content_type("application/octet-stream");
   } else {
-    e.set_id(record.id());
-    e.set_type(record.type());
-    e.set_source(record.source());
-    e.set_time(record.time());
-    e.set_data_content_type(record.data_content_type());
-    e.mutable_extensions()->insert(record.extensions().begin(), record.extensions().end());
+    e.set_id(std::move(*record.mutable_id()));
+    e.set_type(std::move(*record.mutable_type()));
+    e.set_source(std::move(*record.mutable_source()));
+    e.set_time(std::move(*record.mutable_time()));
+    e.set_data_content_type(std::move(*record.mutable_data_content_type()));
+    if (!record.extensions().empty()) e.mutable_extensions()->swap(*record.mutable_extensions());
   }
-  e.set_data(record.data());
+  e.set_data(std::move(*record.mutable_data()));
   return e;
 }
 
-liiklus::ReceiveReply ToReceiveReply(const StoredRecord& stored, absl::string_view topic,
+liiklus::ReceiveReply ToReceiveReply(StoredRecord stored, absl::string_view topic,
                                      Partition partition,
                                      liiklus::ReceiveRequest::ContentFormat format, bool replay) {
   liiklus::ReceiveReply reply;
@@ -164,15 +164,16 @@ liiklus::ReceiveReply ToReceiveReply(const StoredRecord& stored, absl::string_vi
   if (format == liiklus::ReceiveRequest::LIIKLUS_EVENT) {
     auto* r = reply.mutable_liiklus_event_record();
     r->set_offset(static_cast<uint64_t>(stored.offset));
-    r->set_key(stored.record.key());
-    *r->mutable_event() = ToEvent(stored.record, topic, partition, stored.offset);
+    r->set_key(std::move(*stored.record.mutable_key()));
+    *r->mutable_event() = ToEvent(std::move(stored.record), topic, partition, stored.offset);
     *r->mutable_timestamp() = ts;
     r->set_replay(replay);
   } else {
     auto* r = reply.mutable_record();
     r->set_offset(static_cast<uint64_t>(stored.offset));
-    r->set_key(stored.record.key());
-    r->set_value(stored.record.id().empty() ? stored.record.data() : StructuredJson(stored.record));
+    r->set_key(std::move(*stored.record.mutable_key()));
+    r->set_value(stored.record.id().empty() ? std::move(*stored.record.mutable_data())
+                                            : StructuredJson(stored.record));
     *r->mutable_timestamp() = ts;
     r->set_replay(replay);
   }

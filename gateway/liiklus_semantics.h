@@ -41,12 +41,13 @@ std::string StructuredJson(const v1::Record& record);
 
 // The event view of a stored record. Legacy records become events with a derived id
 // "<topic>-<partition>-<offset>", type "runnel.legacy" and content type
-// application/octet-stream.
-liiklus::LiiklusEvent ToEvent(const v1::Record& record, absl::string_view topic,
-                              Partition partition, Offset offset);
+// application/octet-stream. Pass an rvalue to move the payload instead of copying it.
+liiklus::LiiklusEvent ToEvent(v1::Record record, absl::string_view topic, Partition partition,
+                              Offset offset);
 
-// The reply a Receive in `format` sends for `stored`.
-liiklus::ReceiveReply ToReceiveReply(const StoredRecord& stored, absl::string_view topic,
+// The reply a Receive in `format` sends for `stored` (moved from when passed an rvalue: the
+// read path hands every record over once).
+liiklus::ReceiveReply ToReceiveReply(StoredRecord stored, absl::string_view topic,
                                      Partition partition,
                                      liiklus::ReceiveRequest::ContentFormat format, bool replay);
 

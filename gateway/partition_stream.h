@@ -169,14 +169,16 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
         if (!finish_) finish_ = ToGrpcStatus(records.status());
       } else {
         size_t bytes = 0;
-        Pack(*records, &bytes);
-        gateway_->CountDelivered(params_.topic, records->size(), bytes);
+        const size_t count = records->size();
+        Pack(*std::move(records), &bytes);
+        gateway_->CountDelivered(params_.topic, count, bytes);
       }
     }
     Pump();
   }
 
-  void Pack(const std::vector<StoredRecord>& records, size_t* bytes)
+  // Turns `records` into replies in outbox_, moving their payloads.
+  void Pack(std::vector<StoredRecord>&& records, size_t* bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Takes the write slot and uses it: Finish, the next write, or the next read.
@@ -246,23 +248,26 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
 
 template <>
 inline void PartitionStreamReactor<liiklus::ReceiveReply>::Pack(
-    const std::vector<StoredRecord>& records, size_t* bytes) {
-  for (const StoredRecord& r : records) {
+    std::vector<StoredRecord>&& records, size_t* bytes) {
+  for (StoredRecord& r : records) {
     *bytes += r.record.data().size();
-    outbox_.push_back(ToReceiveReply(r, params_.topic, params_.partition, params_.format,
-                                     r.offset <= latest_acked_));
+    const bool replay = r.offset <= latest_acked_;
+    // `replay` is read first: the order of evaluating the arguments is unspecified.
+    outbox_.push_back(
+        ToReceiveReply(std::move(r), params_.topic, params_.partition, params_.format, replay));
   }
 }
 
 template <>
 inline void PartitionStreamReactor<v1::ReceiveBatchesReply>::Pack(
-    const std::vector<StoredRecord>& records, size_t* bytes) {
+    std::vector<StoredRecord>&& records, size_t* bytes) {
   v1::ReceiveBatchesReply batch;
   batch.mutable_records()->Reserve(static_cast<int>(records.size()));
-  for (const StoredRecord& r : records) {
+  for (StoredRecord& r : records) {
     *bytes += r.record.data().size();
-    *batch.add_records() = ToReceiveReply(r, params_.topic, params_.partition, params_.format,
-                                          r.offset <= latest_acked_);
+    const bool replay = r.offset <= latest_acked_;
+    *batch.add_records() =
+        ToReceiveReply(std::move(r), params_.topic, params_.partition, params_.format, replay);
   }
   outbox_.push_back(std::move(batch));
 }
