@@ -6,6 +6,7 @@
 #   scripts/kafka.sh stop      stop it (SIGTERM, bounded wait, then SIGKILL) and delete its data
 #   scripts/kafka.sh restart   stop and start again on the same ports, keeping its data
 #   scripts/kafka.sh address   print host:port of the broker ("127.0.0.1:NNNNN")
+#   scripts/kafka.sh pid       print the broker JVM's pid (benchmarks count its CPU)
 #   scripts/kafka.sh status    exit 0 if running (prints pid and address), 1 if not
 #
 # Environment:
@@ -244,6 +245,9 @@ case "${1:-}" in
     running_pid >/dev/null || die "no broker running (state $state)"
     cat "$state/address"
     ;;
+  pid)
+    running_pid || die "no broker running (state $state)"
+    ;;
   status)
     if pid=$(running_pid); then
       echo "running pid $pid at $(cat "$state/address") (state $state)"
@@ -253,7 +257,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|restart|address|status" >&2
+    echo "usage: $0 start|stop|restart|address|pid|status" >&2
     exit 2
     ;;
 esac

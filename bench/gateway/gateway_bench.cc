@@ -7,7 +7,7 @@
 //
 // Usage: gateway_bench [--records=1000000] [--batch=500] [--window=32] [--record-bytes=64]
 //                      [--per-record-records=200000] [--liiklus-records=20000] [--runs=3]
-//                      [--work-dir=DIR] [--kafka-brokers=HOST:PORT]
+//                      [--work-dir=DIR] [--kafka-brokers=HOST:PORT] [--kafka-broker-pid=PID]
 // Exits non-zero if any run fails or returns a wrong count, offset or payload size.
 
 #include <utility>
@@ -54,6 +54,7 @@ using Clock = std::chrono::steady_clock;
 using testing::BuiltBinary;
 using testing::ChildProcess;
 using testing::FieldFromLogLine;
+using testing::ProcessCpuSeconds;
 using testing::TempDir;
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
@@ -70,6 +71,7 @@ struct Options {
   int runs = 3;
   std::string work_dir;  // Empty: a fresh temporary directory.
   std::string kafka_brokers;  // Set: also run the gateway on this Kafka broker.
+  pid_t kafka_broker_pid = 0;  // Set: the broker's CPU counts in the Kafka row's CPU figure.
 };
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -223,7 +225,23 @@ struct Figures {
   double consume_rps = -1;
   double total_s = -1;  // Publish plus consume (or the whole echo).
   int64_t records = 0;
+  // CPU seconds every process of the run used (this client, the server, and the Kafka broker
+  // when its pid is known) over the measured phases. On a machine whose cores the processes
+  // share, records per CPU second is what throughput converges to when the cores are saturated.
+  double cpu_s = -1;
 };
+
+// CPU seconds used so far by this process plus `others` (pids; 0 entries are skipped).
+double CpuOfRun(std::initializer_list<pid_t> others) {
+  double total = ProcessCpuSeconds();
+  for (pid_t pid : others) {
+    if (pid == 0) continue;
+    const double s = ProcessCpuSeconds(pid);
+    if (s < 0) return -1;
+    total += s;
+  }
+  return total;
+}
 
 absl::Status ToAbsl(const grpc::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -253,6 +271,8 @@ class Server {
   ~Server() {
     if (process_ != nullptr && process_->Running()) (void)process_->Stop(SIGTERM, absl::Seconds(30));
   }
+
+  pid_t pid() const { return process_->pid(); }
 
   std::shared_ptr<grpc::Channel> Channel() const {
     grpc::ChannelArguments args;
@@ -310,6 +330,7 @@ absl::StatusOr<Figures> RunEcho(const Options& o, int batch, int64_t records,
         }
         return absl::OkStatus();
       });
+  const double cpu_start = CpuOfRun({server->pid()});
   const Clock::time_point start = Clock::now();
   stream.Start([&](grpc::ClientContext* ctx, auto* reactor) {
     stub->async()->Echo(ctx, reactor);
@@ -317,7 +338,7 @@ absl::StatusOr<Figures> RunEcho(const Options& o, int batch, int64_t records,
   RUNNEL_RETURN_IF_ERROR(stream.Await());
   const double s = Seconds(Clock::now() - start);
   return Figures{.publish_rps = records / s, .consume_rps = records / s, .total_s = s,
-                 .records = records};
+                 .records = records, .cpu_s = CpuOfRun({server->pid()}) - cpu_start};
 }
 
 // Reads `records` records of partition 0 from offset 0 with runnel.v1 Read, checking offsets.
@@ -382,6 +403,8 @@ absl::StatusOr<Figures> RunGateway(const Options& o, const std::string& fsync,
         }
         return absl::OkStatus();
       });
+  const pid_t broker = kafka ? o.kafka_broker_pid : 0;
+  const double cpu_start = CpuOfRun({server->pid(), broker});
   const Clock::time_point start = Clock::now();
   stream.Start([&](grpc::ClientContext* ctx, auto* reactor) {
     stub->async()->PublishBatches(ctx, reactor);
@@ -391,7 +414,8 @@ absl::StatusOr<Figures> RunGateway(const Options& o, const std::string& fsync,
   absl::StatusOr<double> consume_s = ConsumeWithRead(*stub, o, o.records, topic);
   if (!consume_s.ok()) return consume_s.status();
   return Figures{.publish_rps = o.records / publish_s, .consume_rps = o.records / *consume_s,
-                 .total_s = publish_s + *consume_s, .records = o.records};
+                 .total_s = publish_s + *consume_s, .records = o.records,
+                 .cpu_s = CpuOfRun({server->pid(), broker}) - cpu_start};
 }
 
 // liiklus's way: one unary Publish per record, then Subscribe + Receive (one message per record).
@@ -468,14 +492,15 @@ struct Row {
   std::function<absl::StatusOr<Figures>(const std::string& dir)> run;
   std::vector<Figures> results;
   Figures Medians() const {
-    std::vector<double> p, c, t;
+    std::vector<double> p, c, t, cpu;
     for (const Figures& f : results) {
       p.push_back(f.publish_rps);
       c.push_back(f.consume_rps);
       t.push_back(f.total_s);
+      cpu.push_back(f.cpu_s);
     }
     return {.publish_rps = Median(p), .consume_rps = Median(c), .total_s = Median(t),
-            .records = results.empty() ? 0 : results[0].records};
+            .records = results.empty() ? 0 : results[0].records, .cpu_s = Median(cpu)};
   }
 };
 
@@ -507,6 +532,12 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     }
     if (key == "kafka-brokers") {
       o.kafka_brokers = value;
+      continue;
+    }
+    if (key == "kafka-broker-pid") {
+      if (!absl::SimpleAtoi(value, &o.kafka_broker_pid) || o.kafka_broker_pid <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat("--kafka-broker-pid: not a pid: '", value, "'"));
+      }
       continue;
     }
     int64_t v;
@@ -584,21 +615,25 @@ int Main(int argc, char** argv) {
   const Figures raw = rows[0].Medians();
   std::printf("%lld records of %d bytes, batches of %d, window %d, median of %d runs\n",
               static_cast<long long>(o.records), o.record_bytes, o.batch, o.window, o.runs);
-  std::printf("%-38s %9s %12s %12s %10s %12s %9s %9s %9s\n", "configuration", "records",
+  std::printf("%-38s %9s %12s %12s %10s %12s %9s %9s %9s %11s\n", "configuration", "records",
               "publish/s", "consume/s", "total s", "end-to-end/s", "pub/raw", "cons/raw",
-              "e2e/raw");
+              "e2e/raw", "cpu s/M rec");
   const double raw_e2e = raw.records / raw.total_s;
   for (const Row& row : rows) {
     const Figures m = row.Medians();
     const double e2e = m.records / m.total_s;
-    std::printf("%-38s %9lld %12s %12s %10.3f %12s %9s %9s %9s\n", row.name.c_str(),
+    std::printf("%-38s %9lld %12s %12s %10.3f %12s %9s %9s %9s %11s\n", row.name.c_str(),
                 static_cast<long long>(m.records), Rate(m.publish_rps).c_str(),
                 Rate(m.consume_rps).c_str(), m.total_s, Rate(e2e).c_str(),
                 Ratio(m.publish_rps, raw_e2e).c_str(), Ratio(m.consume_rps, raw_e2e).c_str(),
-                Ratio(e2e, raw_e2e).c_str());
+                Ratio(e2e, raw_e2e).c_str(),
+                m.cpu_s < 0 ? "-" : absl::StrFormat("%.2f", m.cpu_s * 1e6 / m.records).c_str());
   }
   std::printf("raw echo rows: records go out and come back on one stream at once, so publish/s ="
-              " consume/s = end-to-end/s; gateway rows publish first, then consume.\n");
+              " consume/s = end-to-end/s; gateway rows publish first, then consume.\n"
+              "cpu s/M rec: CPU seconds of client + server%s per million records, publish and "
+              "consume together.\n",
+              o.kafka_broker_pid > 0 ? " (+ the Kafka broker, Kafka row)" : "");
   return 0;
 }
 

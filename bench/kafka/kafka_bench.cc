@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "gateway/record_store.h"
 #include "gateway/stores/kafka_record_store.h"
+#include "tests/testing/process.h"
 
 namespace {
 
@@ -40,6 +41,7 @@ struct Args {
   size_t size = 64;
   int runs = 3;
   int64_t window = 100'000;
+  pid_t broker_pid = 0;  // Set: the broker's CPU is counted with ours (bench/kafka/run.sh sets it).
 };
 
 double Seconds(std::chrono::steady_clock::time_point since) {
@@ -214,6 +216,7 @@ int main(int argc, char** argv) {
     else if (flag == "--size") args.size = static_cast<size_t>(std::atoll(value));
     else if (flag == "--runs") args.runs = std::atoi(value);
     else if (flag == "--window") args.window = std::atoll(value);
+    else if (flag == "--broker-pid") args.broker_pid = static_cast<pid_t>(std::atoll(value));
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -228,7 +231,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open store: %s\n", store.status().ToString().c_str());
     return 1;
   }
-  std::vector<double> raw_p, raw_c, store_p, store_c, raw_store_c;
+  std::vector<double> raw_p, raw_c, store_p, store_c, raw_store_c, raw_cpu, store_cpu;
+  // CPU seconds of this process and the broker: produce + consume of one path, per record, is
+  // what a saturated machine's throughput converges to (and what the gateway bench compares).
+  auto cpu_now = [&] {
+    double s = runnel::testing::ProcessCpuSeconds();
+    if (args.broker_pid > 0) s += runnel::testing::ProcessCpuSeconds(args.broker_pid);
+    return s;
+  };
   for (int run = 0; run < args.runs; ++run) {
     const std::string suffix = absl::StrCat(::getpid(), "-", run);
     for (const char* kind : {"raw", "store"}) {
@@ -237,7 +247,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "create %s: %s\n", topic.c_str(), s.status().ToString().c_str());
         return 1;
       }
+      const double cpu_start = cpu_now();
       Result r = std::string(kind) == "raw" ? RunRaw(args, topic) : RunStore(args, **store, topic);
+      (std::string(kind) == "raw" ? raw_cpu : store_cpu).push_back(cpu_now() - cpu_start);
       const double n = static_cast<double>(args.records);
       std::fprintf(stderr, "run %d %-5s produce %.0f rec/s, consume %.0f rec/s\n", run, kind, n / r.produce_s,
                    n / r.consume_s);
@@ -262,6 +274,9 @@ int main(int argc, char** argv) {
               Median(raw_c) * mb, Median(store_c), Median(store_c) * mb, 100 * Median(store_c) / Median(raw_c));
   std::printf("| consume, raw, of the store's records (with CloudEvents headers) | %.0f rec/s (%.1f MB/s) | | |\n",
               Median(raw_store_c), Median(raw_store_c) * mb);
+  std::printf("| CPU s per million records, produce + consume (this process%s) | %.2f | %.2f | |\n",
+              args.broker_pid > 0 ? " + broker" : "", Median(raw_cpu) * 1e6 / args.records,
+              Median(store_cpu) * 1e6 / args.records);
   store->reset();
   return 0;
 }

@@ -10,4 +10,4 @@ bin="$build_dir/bench/kafka/kafka_bench"
 export RUNNEL_KAFKA_STATE_DIR=${RUNNEL_KAFKA_STATE_DIR:-${TMPDIR:-/tmp}/runnel-kafka-bench-$$}
 trap 'scripts/kafka.sh stop || true' EXIT
 scripts/kafka.sh start
-"$bin" --brokers "$(scripts/kafka.sh address)" "$@"
+"$bin" --brokers "$(scripts/kafka.sh address)" --broker-pid "$(scripts/kafka.sh pid)" "$@"

@@ -61,6 +61,11 @@ class TempDir {
   std::string path_;
 };
 
+// CPU time (user + system, all threads) process `pid` has used so far, from /proc/<pid>/stat;
+// 0 means this process. -1 if it cannot be read (the process is gone). Benchmarks use it to
+// report CPU per record, which a shared machine disturbs far less than throughput.
+double ProcessCpuSeconds(pid_t pid = 0);
+
 // Path of a built binary: `name` under the build tree given at compile time.
 std::string BuiltBinary(const std::string& relative_path);
 
