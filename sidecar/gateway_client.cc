@@ -425,6 +425,38 @@ uint64_t Acker::acks_sent() const {
   return acks_sent_;
 }
 
+absl::StatusOr<std::map<uint32_t, int64_t>> LookUpLag(const std::shared_ptr<grpc::Channel>& channel,
+                                                      const std::string& topic,
+                                                      const std::string& group) {
+  auto stub = liiklus::LiiklusService::NewStub(channel);
+  liiklus::GetEndOffsetsReply ends;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    liiklus::GetEndOffsetsRequest request;
+    request.set_topic(topic);
+    grpc::Status status = stub->GetEndOffsets(&context, request, &ends);
+    if (!status.ok()) return FromGrpcStatus(status);
+  }
+  liiklus::GetOffsetsReply positions;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    liiklus::GetOffsetsRequest request;
+    request.set_topic(topic);
+    request.set_group(group);
+    grpc::Status status = stub->GetOffsets(&context, request, &positions);
+    if (!status.ok()) return FromGrpcStatus(status);
+  }
+  std::map<uint32_t, int64_t> lag;
+  for (const auto& [partition, end] : ends.offsets()) {
+    auto it = positions.offsets().find(partition);
+    const uint64_t position = it == positions.offsets().end() ? 0 : it->second;
+    lag[partition] = end > position ? static_cast<int64_t>(end - position) : 0;
+  }
+  return lag;
+}
+
 absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channel>& channel,
                                               const std::string& stream) {
   auto stub = v1::Gateway::NewStub(channel);

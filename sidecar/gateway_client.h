@@ -176,6 +176,13 @@ class Acker {
   uint64_t acks_sent_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Per partition of `topic`, how far `group` is behind its end, as KEDA's liiklus scaler counts
+// it: the partition's end offset (GetEndOffsets: the offset of its last record) minus the
+// group's acknowledged position (GetOffsets; 0 when it has none), never below 0.
+absl::StatusOr<std::map<uint32_t, int64_t>> LookUpLag(const std::shared_ptr<grpc::Channel>& channel,
+                                                      const std::string& topic,
+                                                      const std::string& group);
+
 // The stream's content type from runnel.v1 GetStream; "*/*" when the gateway does not implement
 // runnel.v1 (a plain liiklus). Other errors are returned (NOT_FOUND, UNAVAILABLE, ...).
 absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channel>& channel,

@@ -779,6 +779,18 @@ Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& me
                     "# TYPE runnel_processor_unacked_records gauge\n"
                     "runnel_processor_unacked_records ",
                     unacked, "\n");
+    absl::MutexLock lock(&lag_mu_);
+    if (lag_.empty()) return;
+    absl::StrAppend(out,
+                    "# HELP runnel_processor_lag_records Records between the group's acknowledged "
+                    "position and the partition's end (end offset minus position, as KEDA's "
+                    "liiklus scaler counts).\n"
+                    "# TYPE runnel_processor_lag_records gauge\n");
+    for (const auto& [key, lag] : lag_) {
+      const StreamBinding& in = options_.inputs[key.first];
+      absl::StrAppend(out, "runnel_processor_lag_records{stream=\"", in.stream, "\",input=\"",
+                      in.alias, "\",partition=\"", key.second, "\"} ", lag, "\n");
+    }
   });
 }
 
@@ -879,9 +891,23 @@ void Processor::Startup(std::stop_token stop) {
                    << Kv("inputs", options_.inputs.size())
                    << Kv("outputs", options_.outputs.size())
                    << Kv("window", FormatWindowSpec(options_.window));
-  // Housekeeping until shutdown: resend acks that failed (e.g. while a gateway restarted).
+  // Housekeeping until shutdown: resend acks that failed (e.g. while a gateway restarted) and
+  // refresh the lag gauges (kept as they were while the gateway does not answer).
+  RefreshLag();
   while (SleepUnlessStopped(stop, absl::Seconds(1))) {
     for (auto& acker : c.ackers) acker->RetryFailed();
+    RefreshLag();
+  }
+}
+
+void Processor::RefreshLag() {
+  for (size_t i = 0; i < options_.inputs.size(); ++i) {
+    const StreamBinding& in = options_.inputs[i];
+    absl::StatusOr<std::map<uint32_t, int64_t>> lag =
+        LookUpLag(context_->Channel(in.gateway), in.stream, options_.group);
+    if (!lag.ok()) continue;
+    absl::MutexLock lock(&lag_mu_);
+    for (const auto& [partition, n] : *lag) lag_[{i, partition}] = n;
   }
 }
 

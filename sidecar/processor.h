@@ -55,6 +55,7 @@ class Processor {
 
  private:
   void Startup(std::stop_token stop);
+  void RefreshLag();  // Startup thread.
   Lane& LaneFor(uint32_t partition);
 
   ProcessorOptions options_;
@@ -69,6 +70,9 @@ class Processor {
   std::map<uint32_t, std::unique_ptr<Lane>> lanes_ ABSL_GUARDED_BY(lanes_mu_);
   bool stopping_ ABSL_GUARDED_BY(lanes_mu_) = false;
   std::vector<std::unique_ptr<InputReader>> readers_;  // Written by the startup thread only.
+  // Per input and partition: records behind the partition's end (refreshed every second).
+  absl::Mutex lag_mu_;
+  std::map<std::pair<size_t, uint32_t>, int64_t> lag_ ABSL_GUARDED_BY(lag_mu_);
   std::jthread startup_;
 };
 

@@ -3,6 +3,11 @@
 // processes (SDK examples, riff's Node invoker) and runnel-processor, plus a client for
 // creating, publishing to and reading streams. Every wait is bounded.
 
+#include <utility>  // Must precede Boost 1.74's Asio under GCC 12 in C++20 mode.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -12,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/gateway/gateway_fixture.h"
@@ -178,6 +184,42 @@ class PipelineTest : public ::testing::Test {
     auto line = p->WaitForLogLine("runnel-processor running", absl::Seconds(60));
     EXPECT_TRUE(line.ok()) << line.status() << "\n" << p->Log();
     return p;
+  }
+
+  // GET /metrics of a processor (its HTTP port is in its "serving" log line); "" on failure.
+  static std::string ProcessorMetrics(ChildProcess* processor) {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    auto line = processor->WaitForLogLine("runnel-processor serving", absl::Seconds(5));
+    if (!line.ok()) return "";
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(10));
+    beast::error_code ec;
+    auto endpoints =
+        resolver.resolve("127.0.0.1", std::to_string(FieldFromLogLine(*line, "http_port")), ec);
+    if (ec) return "";
+    stream.connect(endpoints, ec);
+    if (ec) return "";
+    http::request<http::string_body> req(http::verb::get, "/metrics", 11);
+    req.set(http::field::host, "127.0.0.1");
+    http::write(stream, req, ec);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res, ec);
+    return ec ? "" : res.body();
+  }
+
+  // Polls a processor's /metrics until it contains `line`; false after `timeout`.
+  static bool WaitForProcessorMetric(ChildProcess* processor, const std::string& line,
+                                     absl::Duration timeout = absl::Seconds(10)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (absl::StrContains(ProcessorMetrics(processor), line)) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
   }
 
   std::string In(const std::string& stream, const std::string& alias = "") const {
