@@ -47,3 +47,12 @@ function(runnel_add_test name)
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# Links a server executable with the allocator chosen at configure time (RUNNEL_WITH_JEMALLOC):
+# its malloc then replaces glibc's for the whole process, libraries included.
+function(runnel_use_server_allocator target)
+  # Sanitizers bring their own malloc; a second one would hide what they look for.
+  if(RUNNEL_WITH_JEMALLOC AND NOT CMAKE_CXX_FLAGS MATCHES "-fsanitize")
+    target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)
+  endif()
+endfunction()

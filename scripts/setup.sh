@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev librdkafka-dev libboost-dev libboost-system-dev nlohmann-json3-dev
+  libabsl-dev librdkafka-dev libboost-dev libboost-system-dev nlohmann-json3-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openjdk-17-jre-headless maven nodejs npm curl python3 python3-yaml
   chromium
