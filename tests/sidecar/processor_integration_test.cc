@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -101,6 +102,57 @@ TEST_F(ProcessorIntegration, TimeWindowsCloseOnTheClock) {
   std::vector<Received> out = ReadAtLeast("averages", 2);
   EXPECT_THAT(Payloads(out), ElementsAre("2", "15"));
   EXPECT_TRUE(WaitForGroupOffset("readings", "avg", 4));
+}
+
+// Sliding windows overlap: with size=1s, slide=500ms every record belongs to exactly the two
+// windows covering its arrival, so a map function sees it twice and its square comes out twice.
+// The inputs are acknowledged once both windows completed.
+TEST_F(ProcessorIntegration, SlidingWindowsGiveEachRecordToEveryCoveringWindow) {
+  CreateStream("numbers");
+  CreateStream("squares");
+  const std::string fn = StartFunction(SQUARE_BINARY);
+  ChildProcess* p = StartProcessor({"--name", "squarer", "--function", fn, "--input",
+                                    In("numbers"), "--output", In("squares"), "--window",
+                                    "sliding:size=1s,slide=500ms"});
+  ASSERT_NE(p, nullptr);
+  Publish("numbers", Numbers(1, 20));
+  std::vector<Received> out = ReadAtLeast("squares", 40);
+  ASSERT_EQ(out.size(), 40u) << p->Log();
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "squarer", 19)) << GroupOffset("numbers", "squarer");
+  // Nothing beyond the two copies arrives later.
+  EXPECT_EQ(ReadAtLeast("squares", 41, absl::Seconds(2)).size(), 40u);
+  std::map<std::string, int> copies;
+  for (const Received& r : out) ++copies[r.event.data()];
+  for (int i = 1; i <= 20; ++i) {
+    EXPECT_EQ(copies[std::to_string(i * i)], 2) << "square of " << i;
+  }
+}
+
+// A session window stays open while records keep arriving less than `gap` apart and closes
+// after `gap` of silence: five records 100 ms apart make one window (one average), which closes
+// no sooner than the gap after the last of them; a later burst is a new session.
+TEST_F(ProcessorIntegration, SessionWindowsCloseAfterTheGap) {
+  CreateStream("readings");
+  CreateStream("averages");
+  const std::string fn = StartFunction(TIME_AVERAGER_BINARY, {{"WINDOW_MS", "600000"},
+                                                              {"WINDOW_COUNT", "1000000"}});
+  ChildProcess* p = StartProcessor({"--name", "avg", "--function", fn, "--input",
+                                    In("readings"), "--output", In("averages"), "--window",
+                                    "session:gap=1s"});
+  ASSERT_NE(p, nullptr);
+  for (int i = 1; i <= 5; ++i) {
+    if (i > 1) absl::SleepFor(absl::Milliseconds(100));
+    Publish("readings", {std::to_string(i)});
+  }
+  const absl::Time last_published = absl::Now();
+  std::vector<Received> first = ReadAtLeast("averages", 1);
+  const absl::Duration waited = absl::Now() - last_published;
+  ASSERT_THAT(Payloads(first), ElementsAre("3")) << p->Log();
+  EXPECT_GE(waited, absl::Milliseconds(900)) << "the session closed before its gap";
+  Publish("readings", {"10", "20"});
+  std::vector<Received> out = ReadAtLeast("averages", 2);
+  EXPECT_THAT(Payloads(out), ElementsAre("3", "15"));
+  EXPECT_TRUE(WaitForGroupOffset("readings", "avg", 6));
 }
 
 TEST_F(ProcessorIntegration, SplitterWritesToTwoOutputs) {
