@@ -3,19 +3,26 @@
 
 #include "common/http_server.h"
 
+#include <array>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
@@ -28,14 +35,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-HttpRequest ToRequest(const http::request<http::string_body>& req) {
+HttpRequest ToRequest(http::request<http::string_body>&& req) {
   HttpRequest out;
   out.method = std::string(req.method_string());
-  std::string target(req.target());
+  absl::string_view target(req.target().data(), req.target().size());
   const size_t q = target.find('?');
-  std::string path = target.substr(0, q);
+  const std::string path(target.substr(0, q));
   if (!PercentDecode(path, &out.path)) out.path = path;
-  if (q != std::string::npos) {
+  if (q != absl::string_view::npos) {
     for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
       std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
       std::string k, v;
@@ -45,42 +52,107 @@ HttpRequest ToRequest(const http::request<http::string_body>& req) {
     }
   }
   for (const auto& field : req) {
-    out.headers[absl::AsciiStrToLower(std::string(field.name_string()))] =
-        std::string(field.value());
+    std::string name(field.name_string());
+    absl::AsciiStrToLower(&name);
+    out.headers.insert_or_assign(std::move(name), std::string(field.value()));
   }
-  out.body = req.body();
+  out.body = std::move(req.body());
   return out;
 }
 
+// Response header names the server writes itself, or that would change the framing.
+bool IsFramingHeader(absl::string_view name) {
+  return absl::EqualsIgnoreCase(name, "content-type") ||
+         absl::EqualsIgnoreCase(name, "content-length") ||
+         absl::EqualsIgnoreCase(name, "transfer-encoding") ||
+         absl::EqualsIgnoreCase(name, "connection");
+}
+
+bool HasLineBreak(absl::string_view s) {
+  return s.find_first_of("\r\n") != absl::string_view::npos;
+}
+
+class Session;
+
+// What the sessions of one server share. Outlives every session (the I/O contexts, which own
+// the sessions' pending handlers, are destroyed before it).
+struct ServerState {
+  ServerState(const HttpServerOptions& o, HttpHandler h)
+      : options(o),
+        handler(std::move(h)),
+        idle_timeout(std::chrono::seconds(o.idle_timeout_seconds)) {}
+
+  // A request handed to the handler has been answered and written, or abandoned.
+  void Done() {
+    if (in_flight.fetch_sub(1) == 1 && draining.load()) {
+      std::lock_guard<std::mutex> lock(mu);
+      drained.notify_all();
+    }
+  }
+
+  const HttpServerOptions options;
+  const HttpHandler handler;
+  const std::chrono::seconds idle_timeout;
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<bool> draining{false};
+  std::mutex mu;
+  std::condition_variable drained;
+  // Every live session, so that Stop() can close their connections; changed on connect and
+  // disconnect only.
+  std::mutex sessions_mu;
+  std::unordered_set<Session*> sessions;  // GUARDED_BY(sessions_mu)
+};
+
+// One connection, following Beast's async server example: shared_from_this keeps it alive while
+// an operation or an unanswered request refers to it; all its work runs on its I/O thread (one
+// thread per io_context, so no strand is needed).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const HttpHandler* handler, const HttpServerOptions* options)
-      : stream_(std::move(socket)), handler_(handler), options_(options) {}
+  Session(tcp::socket socket, asio::io_context::executor_type ex, ServerState* state)
+      : stream_(std::move(socket)), ex_(ex), state_(state) {
+    std::lock_guard<std::mutex> lock(state_->sessions_mu);
+    state_->sessions.insert(this);
+  }
+
+  ~Session() {
+    {
+      std::lock_guard<std::mutex> lock(state_->sessions_mu);
+      state_->sessions.erase(this);
+    }
+    if (outstanding_) state_->Done();  // The handler dropped `respond` unanswered.
+  }
+
+  // REQUIRES: no I/O thread runs (Stop() joined them).
+  void CloseSocket() {
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
 
   void Start() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::Read, shared_from_this()));
+    asio::dispatch(ex_, beast::bind_front_handler(&Session::Read, shared_from_this()));
   }
 
  private:
   void Read() {
     parser_.emplace();
-    parser_->body_limit(options_->max_body_bytes);
-    stream_.expires_after(std::chrono::seconds(options_->idle_timeout_seconds));
+    parser_->body_limit(state_->options.max_body_bytes);
+    stream_.expires_after(state_->idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
       Close();
       return;
     }
+    head_ = false;
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
       Write(JsonError(413, absl::StrCat("request body is larger than the limit of ",
-                                        options_->max_body_bytes, " bytes")));
+                                        state_->options.max_body_bytes, " bytes")));
       return;
     }
     if (ec) {
@@ -88,36 +160,63 @@ class Session : public std::enable_shared_from_this<Session> {
       Write(JsonError(400, absl::StrCat("malformed HTTP request: ", ec.message())));
       return;
     }
-    http::request<http::string_body> req = parser_->release();
+    http::request<http::string_body>& req = parser_->get();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
-    auto self = shared_from_this();
-    HttpRespond respond = [self](HttpResponse response) mutable {
-      // Hop onto the connection's strand: the handler may answer from any thread.
-      asio::post(self->stream_.get_executor(),
-                 [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+    head_ = req.method() == http::verb::head;
+    HttpRequest request = ToRequest(std::move(req));
+    outstanding_ = true;
+    state_->in_flight.fetch_add(1);
+    HttpRespond respond = [self = shared_from_this()](HttpResponse response) mutable {
+      if (self->ex_.running_in_this_thread()) {
+        self->Write(std::move(response));  // Answered inline: no hop.
+        return;
+      }
+      asio::post(self->ex_, [self, response = std::move(response)]() mutable {
+        self->Write(std::move(response));
+      });
     };
-    (*handler_)(ToRequest(req), std::move(respond));
+    state_->handler(std::move(request), std::move(respond));
   }
 
+  // Serializes the head by hand and writes head and body with one gathered write.
   void Write(HttpResponse response) {
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(response.status), version_);
-    res->set(http::field::server, "runnel");
-    res->set(http::field::content_type, response.content_type);
-    for (auto& [k, v] : response.headers) {
-      res->set(k, v);
+    if (state_->draining.load()) keep_alive_ = false;
+    if (response.status < 100 || response.status > 999) response.status = 500;
+    if (HasLineBreak(response.content_type)) response.content_type = "application/octet-stream";
+    head_buf_.clear();
+    absl::StrAppend(&head_buf_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", response.status, " ");
+    const beast::string_view reason =
+        http::obsolete_reason(static_cast<http::status>(response.status));
+    head_buf_.append(reason.data(), reason.size());
+    absl::StrAppend(&head_buf_, "\r\nServer: runnel\r\nContent-Type: ", response.content_type,
+                    "\r\nContent-Length: ", response.body.size(), "\r\n");
+    for (const auto& [name, value] : response.headers) {
+      if (name.empty() || IsFramingHeader(name) || HasLineBreak(name) || HasLineBreak(value) ||
+          name.find(':') != std::string::npos) {
+        continue;
+      }
+      absl::StrAppend(&head_buf_, name, ": ", value, "\r\n");
     }
-    res->keep_alive(keep_alive_);
-    res->body() = std::move(response.body);
-    res->prepare_payload();
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                        self->OnWrite(ec);
-                      });
+    if (!keep_alive_) {
+      head_buf_.append("Connection: close\r\n");
+    } else if (version_ == 10) {
+      head_buf_.append("Connection: keep-alive\r\n");
+    }
+    head_buf_.append("\r\n");
+    body_ = std::move(response.body);
+    if (head_) body_.clear();  // HEAD: the headers of the GET answer, no body.
+    stream_.expires_after(state_->idle_timeout);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_buf_), asio::buffer(body_)};
+    asio::async_write(stream_, buffers,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
-  void OnWrite(beast::error_code ec) {
+  void OnWrite(beast::error_code ec, std::size_t) {
+    if (outstanding_) {
+      outstanding_ = false;
+      state_->Done();
+    }
     if (ec || !keep_alive_) {
       Close();
       return;
@@ -131,42 +230,55 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  const asio::io_context::executor_type ex_;
+  ServerState* const state_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  const HttpHandler* handler_;
-  const HttpServerOptions* options_;
+  std::string head_buf_;
+  std::string body_;
   bool keep_alive_ = true;
+  bool head_ = false;
+  bool outstanding_ = false;  // A request is with the handler or its answer is being written.
   unsigned version_ = 11;
 };
 
 class BeastHttpServer final : public HttpServer {
  public:
   BeastHttpServer(const HttpServerOptions& options, HttpHandler handler)
-      : options_(options), handler_(std::move(handler)), ioc_(options.threads),
-        acceptor_(asio::make_strand(ioc_)) {}
+      : state_(options, std::move(handler)) {
+    for (int i = 0; i < std::max(1, options.threads); ++i) {
+      contexts_.push_back(std::make_unique<asio::io_context>(1));
+      guards_.emplace_back(contexts_.back()->get_executor());
+    }
+    acceptor_.emplace(*contexts_[0]);
+  }
 
-  ~BeastHttpServer() override { Stop(); }
+  ~BeastHttpServer() override {
+    Stop();
+    acceptor_.reset();  // Before the io_contexts it belongs to.
+  }
 
   absl::Status Listen() {
+    const HttpServerOptions& options = state_.options;
     beast::error_code ec;
-    const auto address = asio::ip::make_address(options_.address, ec);
+    const auto address = asio::ip::make_address(options.address, ec);
     if (ec) {
       return absl::InvalidArgumentError(
-          absl::StrCat("HTTP listen address '", options_.address, "' is not an IP address"));
+          absl::StrCat("HTTP listen address '", options.address, "' is not an IP address"));
     }
-    tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.address,
-                                                 ":", options_.port, ": ", ec.message()));
+      return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options.address,
+                                                 ":", options.port, ": ", ec.message()));
     }
-    port_ = acceptor_.local_endpoint().port();
+    port_ = acceptor_->local_endpoint().port();
     Accept();
-    for (int i = 0; i < std::max(1, options_.threads); ++i) {
-      threads_.emplace_back([this] { ioc_.run(); });
+    for (auto& context : contexts_) {
+      threads_.emplace_back([c = context.get()] { c->run(); });
     }
     return absl::OkStatus();
   }
@@ -175,35 +287,51 @@ class BeastHttpServer final : public HttpServer {
 
   void Stop() override {
     if (stopped_.exchange(true)) return;
-    asio::post(acceptor_.get_executor(), [this] {
-      beast::error_code ec;
-      acceptor_.close(ec);
-    });
-    ioc_.stop();
+    for (auto& guard : guards_) guard.reset();
+    for (auto& context : contexts_) context->stop();
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
     }
+    // Close the connections now: their sessions may live on in unanswered `respond`s and in
+    // the stopped io_contexts' queues until this object goes.
+    std::lock_guard<std::mutex> lock(state_.sessions_mu);
+    for (Session* session : state_.sessions) session->CloseSocket();
+  }
+
+  void Shutdown(std::chrono::system_clock::time_point deadline) override {
+    if (stopped_.load()) return;
+    asio::post(*contexts_[0], [this] {
+      beast::error_code ec;
+      acceptor_->close(ec);
+    });
+    state_.draining.store(true);
+    {
+      std::unique_lock<std::mutex> lock(state_.mu);
+      state_.drained.wait_until(lock, deadline, [&] { return state_.in_flight.load() == 0; });
+    }
+    Stop();
   }
 
  private:
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    asio::io_context& context = *contexts_[next_context_++ % contexts_.size()];
+    acceptor_->async_accept(context, [this, &context](beast::error_code ec, tcp::socket s) {
       if (ec) {
-        if (ec != asio::error::operation_aborted) {
-          RUNNEL_LOG(WARNING) << "HTTP accept failed" << Kv("error", ec.message());
-          Accept();
-        }
-        return;
+        if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+        RUNNEL_LOG(WARNING) << "HTTP accept failed" << Kv("error", ec.message());
+      } else {
+        s.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(s), context.get_executor(), &state_)->Start();
       }
-      std::make_shared<Session>(std::move(s), &handler_, &options_)->Start();
       Accept();
     });
   }
 
-  const HttpServerOptions options_;
-  const HttpHandler handler_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
+  ServerState state_;  // Before the io_contexts: their pending handlers hold sessions.
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  std::optional<tcp::acceptor> acceptor_;
+  size_t next_context_ = 0;  // Used on contexts_[0]'s thread only.
   int port_ = 0;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};
@@ -222,6 +350,12 @@ HttpResponse JsonError(int status, const std::string& message) {
   return {.status = status,
           .content_type = "application/json",
           .body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+}
+
+HttpResponse MethodNotAllowed(const std::string& allow, const std::string& message) {
+  HttpResponse response = JsonError(405, message);
+  response.headers["allow"] = allow;
+  return response;
 }
 
 bool PercentDecode(const std::string& s, std::string* out) {
