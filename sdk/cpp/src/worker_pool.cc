@@ -8,7 +8,7 @@ WorkerPool::WorkerPool(int max_threads) : max_threads_(max_threads < 1 ? 1 : max
 
 WorkerPool::~WorkerPool() { Stop(); }
 
-void WorkerPool::Submit(std::function<void()> task) {
+void WorkerPool::Submit(absl::AnyInvocable<void()> task) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) {
     return;
@@ -33,7 +33,7 @@ void WorkerPool::Loop() {
       --idle_;
       continue;
     }
-    std::function<void()> task = std::move(queue_.front());
+    absl::AnyInvocable<void()> task = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
     task();

@@ -8,10 +8,11 @@
 
 #include <condition_variable>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/functional/any_invocable.h"
 
 namespace runnel::sdk::internal {
 
@@ -23,7 +24,7 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Queues `task`. After Stop() began, tasks are dropped (the transports are shut down first).
-  void Submit(std::function<void()> task);
+  void Submit(absl::AnyInvocable<void()> task);
 
   // Runs every queued task, then joins all threads. Idempotent.
   void Stop();
@@ -34,7 +35,7 @@ class WorkerPool {
   const int max_threads_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
+  std::deque<absl::AnyInvocable<void()>> queue_;  // GUARDED_BY(mu_)
   int idle_ = 0;                             // GUARDED_BY(mu_)
   bool stopping_ = false;                    // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;         // GUARDED_BY(mu_)
