@@ -1,149 +1,114 @@
-// Produce-then-consume throughput of N records of S bytes (default 1,000,000 x 64) to a
-// 1-partition topic, through KafkaRecordStore and through raw librdkafka (the limit) with the
-// same producer settings (idempotent, acks=all, linger.ms=5, batch.num.messages=10000), on the
-// same broker. Each run uses fresh topics; runs alternate raw/store; medians and the
-// store/raw ratio are printed as a Markdown table.
+// Issue 5's benchmark on one broker in one run: N records of S bytes (default 1,000,000 x 64)
+// produced to and consumed from a fresh 1-partition topic per path and round, through
+//   - raw librdkafka (bench/kafka/raw_kafka.h: idempotent, acks=all, linger.ms=5,
+//     batch.num.messages=10000; a KafkaConsumer assigned partition 0) — the limit;
+//   - KafkaRecordStore in this process, driven as the gateway drives it: one Append per record
+//     with up to --window in flight, then Next(10000 records, 4 MiB);
+//   - runnel-gateway of this build tree on the broker (bench/gateway/gateway_client.h): runnel.v1
+//     PublishBatches of --batch value-only records with --gateway-window batches unanswered,
+//     then runnel.v1 Read of --batch records per reply.
+// An unmeasured warm-up round (--warmup-records of each path) lets the broker's JVM compile its
+// hot paths first. Rounds interleave the paths (raw, store, gateway); each phase reports its
+// throughput and the CPU seconds used during it by this process + the broker (--broker-pid) +
+// the gateway (on its own path). The table gives medians, and the gateway/raw and store/raw
+// ratios by throughput and by records per CPU second, as ratios of medians and as the range of
+// the per-round ratios.
 //
-// The store is driven as the gateway drives it: one Append per record (a Publish), pipelined
-// with up to --window appends in flight; reads with Next(10000 records, 4 MiB).
-//
-// Usage: kafka_bench --brokers host:port [--records N] [--size S] [--runs R] [--window W]
+// Usage: kafka_bench [--brokers host:port] [--broker-pid PID] [--records N] [--size S]
+//                    [--runs R] [--window W] [--batch B] [--gateway-window G]
+//                    [--warmup-records N (default 100000, 0 = none)]
+// --brokers defaults to $RUNNEL_KAFKA_BROKERS (set by scripts/test.sh); bench/kafka/run.sh starts
+// a broker of its own and passes both. Exits non-zero if a run fails or loses records; exits 77
+// (skipped) without a broker when RUNNEL_SKIP_KAFKA=1.
 
-#include <librdkafka/rdkafkacpp.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <filesystem>
 #include <future>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "bench/gateway/gateway_client.h"
+#include "bench/kafka/raw_kafka.h"
 #include "gateway/record_store.h"
 #include "gateway/stores/kafka_record_store.h"
 #include "tests/testing/process.h"
 
+namespace runnel::bench {
 namespace {
 
-using runnel::gateway::Offset;
-using runnel::gateway::RecordStore;
-using runnel::gateway::StartAt;
-using runnel::gateway::StoredRecord;
+using gateway::Offset;
+using gateway::RecordStore;
+using gateway::StartAt;
+using gateway::StoredRecord;
 
 struct Args {
   std::string brokers;
   int64_t records = 1'000'000;
   size_t size = 64;
   int runs = 3;
-  int64_t window = 100'000;
-  pid_t broker_pid = 0;  // Set: the broker's CPU is counted with ours (bench/kafka/run.sh sets it).
+  int64_t window = 100'000;  // Store appends in flight.
+  int batch = 500;           // Gateway records per PublishBatches message and per Read reply.
+  int gateway_window = 32;   // Gateway batches unanswered.
+  pid_t broker_pid = 0;      // Set: the broker's CPU counts in every figure.
+  int64_t warmup_records = 100'000;  // An unmeasured first round of every path (0: none).
 };
 
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-struct Result {
-  double produce_s = 0;
-  double consume_s = 0;
+// One phase (produce or consume) of one path in one round.
+struct Phase {
+  double seconds = -1;
+  double cpu_s = -1;  // -1: a process was gone, not measured.
 };
 
-// --- Raw librdkafka ------------------------------------------------------------------------
-
-class CountingDr final : public RdKafka::DeliveryReportCb {
- public:
-  void dr_cb(RdKafka::Message& m) override {
-    if (m.err() != RdKafka::ERR_NO_ERROR) failed.fetch_add(1);
-    delivered.fetch_add(1);
-  }
-  std::atomic<int64_t> delivered{0};
-  std::atomic<int64_t> failed{0};
+struct Round {
+  Phase produce;
+  Phase consume;
 };
 
-// Reads `topic` from offset 0 with a plain KafkaConsumer; returns the seconds it took.
-double RawConsume(const Args& args, const std::string& topic) {
-  std::string error;
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  conf->set("bootstrap.servers", args.brokers, error);
-  conf->set("group.id", "bench-raw", error);
-  conf->set("enable.auto.commit", "false", error);
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
-  std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(topic, 0, 0));
-  std::vector<RdKafka::TopicPartition*> assignment{tp.get()};
-  consumer->assign(assignment);
-  const auto start = std::chrono::steady_clock::now();
-  int64_t got = 0, bytes = 0;
-  while (got < args.records && Seconds(start) < 300) {
-    std::unique_ptr<RdKafka::Message> m(consumer->consume(100));
-    if (m->err() == RdKafka::ERR_NO_ERROR) {
-      ++got;
-      bytes += static_cast<int64_t>(m->len());
-    }
-  }
-  const double consume_s = Seconds(start);
-  consumer->close();
-  if (got != args.records) {
-    std::fprintf(stderr, "raw consume: got %lld of %lld\n", (long long)got, (long long)args.records);
-    std::exit(1);
-  }
-  return consume_s;
+// Runs `phase` and measures its CPU (this process + `pids`); `phase` returns its seconds.
+template <typename F>
+absl::StatusOr<Phase> Measure(std::initializer_list<pid_t> pids, F phase) {
+  const double cpu_start = CpuOfRun(pids);
+  absl::StatusOr<double> seconds = phase();
+  if (!seconds.ok()) return seconds.status();
+  const double cpu_end = CpuOfRun(pids);
+  return Phase{.seconds = *seconds,
+               .cpu_s = cpu_start < 0 || cpu_end < 0 ? -1 : cpu_end - cpu_start};
 }
 
-Result RunRaw(const Args& args, const std::string& topic) {
-  Result result;
-  std::string error;
-  CountingDr dr;
-  {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{
-             {"bootstrap.servers", args.brokers}, {"enable.idempotence", "true"}, {"acks", "all"},
-             {"linger.ms", "5"}, {"batch.num.messages", "10000"},
-             {"queue.buffering.max.messages", "1000000"}, {"queue.buffering.max.kbytes", "262144"}}) {
-      conf->set(k, v, error);
-    }
-    conf->set("dr_cb", &dr, error);
-    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
-    std::string payload(args.size, 'x');
-    const auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < args.records;) {
-      RdKafka::ErrorCode err = producer->produce(topic, 0, RdKafka::Producer::RK_MSG_COPY, payload.data(),
-                                                 payload.size(), nullptr, 0, 0, nullptr, nullptr);
-      if (err == RdKafka::ERR__QUEUE_FULL) {
-        producer->poll(1);
-        continue;
-      }
-      if (err != RdKafka::ERR_NO_ERROR) {
-        std::fprintf(stderr, "raw produce: %s\n", RdKafka::err2str(err).c_str());
-        std::exit(1);
-      }
-      ++i;
-      if ((i & 1023) == 0) producer->poll(0);
-    }
-    producer->flush(120'000);
-    result.produce_s = Seconds(start);
-    if (dr.delivered.load() != args.records || dr.failed.load() != 0) {
-      std::fprintf(stderr, "raw produce: %lld delivered, %lld failed\n", (long long)dr.delivered.load(),
-                   (long long)dr.failed.load());
-      std::exit(1);
-    }
-  }
-  result.consume_s = RawConsume(args, topic);
-  return result;
+absl::StatusOr<Round> RunRaw(const Args& args, const std::string& topic) {
+  Round round;
+  absl::StatusOr<Phase> p = Measure({args.broker_pid}, [&] {
+    return RawKafkaProduce(args.brokers, topic, args.records, args.size);
+  });
+  if (!p.ok()) return p.status();
+  round.produce = *p;
+  p = Measure({args.broker_pid},
+              [&] { return RawKafkaConsume(args.brokers, topic, args.records); });
+  if (!p.ok()) return p.status();
+  round.consume = *p;
+  return round;
 }
 
-// --- Through KafkaRecordStore --------------------------------------------------------------
-
-Result RunStore(const Args& args, RecordStore& store, const std::string& stream) {
-  Result result;
+// Appends one record per call, at most args.window in flight; returns the seconds it took.
+absl::StatusOr<double> StoreProduce(const Args& args, RecordStore& store,
+                                    const std::string& stream) {
   std::string payload(args.size, 'x');
   absl::Mutex mu;
-  int64_t in_flight = 0, done = 0, failed = 0;
-  const auto start = std::chrono::steady_clock::now();
+  int64_t in_flight = 0, done = 0;
+  absl::Status first_error;
+  const BenchClock::time_point start = BenchClock::now();
   for (int64_t i = 0; i < args.records; ++i) {
     {
       absl::MutexLock lock(&mu);
@@ -151,7 +116,7 @@ Result RunStore(const Args& args, RecordStore& store, const std::string& stream)
       mu.Await(absl::Condition(&room));
       ++in_flight;
     }
-    std::vector<runnel::v1::Record> records(1);
+    std::vector<v1::Record> records(1);
     records[0].set_data(payload);
     records[0].set_id("bench");
     records[0].set_type("bench");
@@ -160,9 +125,7 @@ Result RunStore(const Args& args, RecordStore& store, const std::string& stream)
       absl::MutexLock lock(&mu);
       --in_flight;
       ++done;
-      if (!r.ok()) {
-        if (++failed == 1) std::fprintf(stderr, "store append: %s\n", r.status().ToString().c_str());
-      }
+      if (!r.ok() && first_error.ok()) first_error = r.status();
     });
   }
   {
@@ -170,113 +133,281 @@ Result RunStore(const Args& args, RecordStore& store, const std::string& stream)
     auto all = [&] { return done == args.records; };
     mu.Await(absl::Condition(&all));
   }
-  result.produce_s = Seconds(start);
-  if (failed != 0) std::exit(1);
+  const double seconds = SecondsSince(start);
+  if (!first_error.ok()) return first_error;
+  return seconds;
+}
 
+// Reads the stream from the start with Next(10000, 4 MiB); returns the seconds it took.
+absl::StatusOr<double> StoreConsume(const Args& args, RecordStore& store,
+                                    const std::string& stream) {
   auto reader = store.OpenReader(stream, 0, StartAt::Earliest());
-  if (!reader.ok()) {
-    std::fprintf(stderr, "open reader: %s\n", reader.status().ToString().c_str());
-    std::exit(1);
-  }
-  const auto read_start = std::chrono::steady_clock::now();
+  if (!reader.ok()) return reader.status();
+  const BenchClock::time_point start = BenchClock::now();
   int64_t got = 0;
   while (got < args.records) {
     std::promise<absl::StatusOr<std::vector<StoredRecord>>> promise;
     auto future = promise.get_future();
-    (*reader)->Next(10'000, 4 << 20, [&](absl::StatusOr<std::vector<StoredRecord>> r) { promise.set_value(std::move(r)); });
+    (*reader)->Next(10'000, 4 << 20, [&](absl::StatusOr<std::vector<StoredRecord>> r) {
+      promise.set_value(std::move(r));
+    });
     if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-      std::fprintf(stderr, "store read: stalled after %lld records\n", (long long)got);
-      std::exit(1);
+      return absl::DeadlineExceededError(
+          absl::StrCat("store read stalled after ", got, " records"));
     }
     auto batch = future.get();
-    if (!batch.ok()) {
-      std::fprintf(stderr, "store read: %s\n", batch.status().ToString().c_str());
-      std::exit(1);
-    }
+    if (!batch.ok()) return batch.status();
     got += static_cast<int64_t>(batch->size());
   }
-  result.consume_s = Seconds(read_start);
-  return result;
+  return SecondsSince(start);
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+absl::StatusOr<Round> RunStore(const Args& args, RecordStore& store, const std::string& stream) {
+  Round round;
+  absl::StatusOr<Phase> p =
+      Measure({args.broker_pid}, [&] { return StoreProduce(args, store, stream); });
+  if (!p.ok()) return p.status();
+  round.produce = *p;
+  p = Measure({args.broker_pid}, [&] { return StoreConsume(args, store, stream); });
+  if (!p.ok()) return p.status();
+  round.consume = *p;
+  return round;
 }
 
-}  // namespace
+// A fresh runnel-gateway on the broker, a fresh stream through it: PublishBatches, then Read.
+absl::StatusOr<Round> RunGateway(const Args& args, const std::string& dir,
+                                 const std::string& topic) {
+  absl::StatusOr<BenchServer> server = StartKafkaGateway(dir, args.brokers);
+  if (!server.ok()) return server.status();
+  auto stub = v1::Gateway::NewStub(server->Channel());
+  if (absl::Status s = CreateStream(*stub, topic); !s.ok()) return s;
+  const GatewayLoad load{.records = args.records,
+                         .batch = args.batch,
+                         .window = args.gateway_window,
+                         .record_bytes = static_cast<int>(args.size)};
+  Round round;
+  absl::StatusOr<Phase> p = Measure({server->pid(), args.broker_pid},
+                                    [&] { return PublishWithBatches(*stub, load, topic); });
+  if (!p.ok()) return p.status();
+  round.produce = *p;
+  p = Measure({server->pid(), args.broker_pid},
+              [&] { return ConsumeWithRead(*stub, load, topic); });
+  if (!p.ok()) return p.status();
+  round.consume = *p;
+  (void)DeleteStream(*stub, topic);
+  return round;
+}
 
-int main(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const char* value = argv[i + 1];
-    if (flag == "--brokers") args.brokers = value;
-    else if (flag == "--records") args.records = std::atoll(value);
-    else if (flag == "--size") args.size = static_cast<size_t>(std::atoll(value));
-    else if (flag == "--runs") args.runs = std::atoi(value);
-    else if (flag == "--window") args.window = std::atoll(value);
-    else if (flag == "--broker-pid") args.broker_pid = static_cast<pid_t>(std::atoll(value));
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
-      return 2;
-    }
+// A path's rounds and the figures derived from them.
+struct Path {
+  std::string name;
+  std::vector<Round> rounds;
+
+  std::vector<double> Rates(bool produce, int64_t records) const {
+    std::vector<double> v;
+    for (const Round& r : rounds) v.push_back(records / (produce ? r.produce : r.consume).seconds);
+    return v;
   }
-  if (args.brokers.empty() || args.runs < 1 || args.records < 1) {
-    std::fprintf(stderr, "usage: kafka_bench --brokers host:port [--records N] [--size S] [--runs R] [--window W]\n");
+  // CPU seconds per million records; rounds without a CPU figure are left out.
+  std::vector<double> CpuPerMillion(bool produce, int64_t records) const {
+    std::vector<double> v;
+    for (const Round& r : rounds) {
+      const double cpu = (produce ? r.produce : r.consume).cpu_s;
+      if (cpu >= 0) v.push_back(cpu * 1e6 / records);
+    }
+    return v;
+  }
+};
+
+std::string Rate(double v) { return v < 0 ? "-" : absl::StrFormat("%.0f", v); }
+std::string Cpu(double v) { return v < 0 ? "-" : absl::StrFormat("%.2f", v); }
+std::string Percent(double v) { return v < 0 ? "-" : absl::StrFormat("%.0f %%", 100 * v); }
+
+// "<ratio of medians> (rounds: lo–hi)": `higher_is_better` figures divide path by raw, CPU
+// figures divide raw by path (records per CPU second).
+std::string RatioCell(const std::vector<double>& path, const std::vector<double>& raw,
+                      bool higher_is_better) {
+  if (path.empty() || raw.empty()) return "-";
+  auto ratio = [&](double p, double r) { return higher_is_better ? p / r : r / p; };
+  std::string cell = Percent(ratio(Median(path), Median(raw)));
+  if (path.size() == raw.size() && path.size() > 1) {
+    std::vector<double> per_round;
+    for (size_t i = 0; i < path.size(); ++i) per_round.push_back(ratio(path[i], raw[i]));
+    const auto [lo, hi] = std::minmax_element(per_round.begin(), per_round.end());
+    absl::StrAppend(&cell, absl::StrFormat(" (rounds %.0f–%.0f %%)", 100 * *lo, 100 * *hi));
+  }
+  return cell;
+}
+
+absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
+  Args args;
+  if (const char* env = std::getenv("RUNNEL_KAFKA_BROKERS"); env != nullptr) args.brokers = env;
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
+    const std::string value = argv[i + 1];
+    int64_t n = 0;
+    if (flag == "--brokers") {
+      args.brokers = value;
+      continue;
+    }
+    if (flag == "--warmup-records" && absl::SimpleAtoi(value, &n) && n >= 0) {
+      args.warmup_records = n;
+      continue;
+    }
+    if (!absl::SimpleAtoi(value, &n) || n < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": not a positive count: '", value, "'"));
+    }
+    if (flag == "--records") args.records = n;
+    else if (flag == "--size") args.size = static_cast<size_t>(n);
+    else if (flag == "--runs") args.runs = static_cast<int>(n);
+    else if (flag == "--window") args.window = n;
+    else if (flag == "--batch") args.batch = static_cast<int>(n);
+    else if (flag == "--gateway-window") args.gateway_window = static_cast<int>(n);
+    else if (flag == "--broker-pid") args.broker_pid = static_cast<pid_t>(n);
+    else return absl::InvalidArgumentError(absl::StrCat("unknown flag ", flag));
+  }
+  return args;
+}
+
+int Main(int argc, char** argv) {
+  absl::StatusOr<Args> parsed = ParseArgs(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr,
+                 "kafka_bench: %s\nusage: kafka_bench [--brokers host:port] [--broker-pid PID] "
+                 "[--records N] [--size S] [--runs R] [--window W] [--batch B] "
+                 "[--gateway-window G] [--warmup-records N]\n",
+                 std::string(parsed.status().message()).c_str());
     return 2;
   }
-  auto store = runnel::gateway::OpenKafkaRecordStore({.bootstrap_servers = args.brokers});
+  const Args args = *parsed;
+  if (args.brokers.empty()) {
+    const char* skip = std::getenv("RUNNEL_SKIP_KAFKA");
+    if (skip != nullptr && std::string(skip) == "1") return 77;
+    std::fprintf(stderr,
+                 "kafka_bench: no broker: pass --brokers, set RUNNEL_KAFKA_BROKERS, or use "
+                 "bench/kafka/run.sh (starts one)\n");
+    return 2;
+  }
+  auto store = gateway::OpenKafkaRecordStore({.bootstrap_servers = args.brokers});
   if (!store.ok()) {
-    std::fprintf(stderr, "open store: %s\n", store.status().ToString().c_str());
+    std::fprintf(stderr, "kafka_bench: open store: %s\n", store.status().ToString().c_str());
     return 1;
   }
-  std::vector<double> raw_p, raw_c, store_p, store_c, raw_store_c, raw_cpu, store_cpu;
-  // CPU seconds of this process and the broker: produce + consume of one path, per record, is
-  // what a saturated machine's throughput converges to (and what the gateway bench compares).
-  auto cpu_now = [&] {
-    double s = runnel::testing::ProcessCpuSeconds();
-    if (args.broker_pid > 0) s += runnel::testing::ProcessCpuSeconds(args.broker_pid);
-    return s;
+  testing::TempDir work;
+  Path raw{"raw librdkafka (produce / KafkaConsumer)", {}};
+  Path kstore{"KafkaRecordStore in process (Append / Next)", {}};
+  Path gw{"runnel-gateway on Kafka (PublishBatches / Read)", {}};
+  std::vector<double> raw_of_store;  // Raw consumer reading the store's records, rec/s.
+  const double n = static_cast<double>(args.records);
+  auto fail = [](const std::string& what, const absl::Status& s) {
+    std::fprintf(stderr, "kafka_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
+    return 1;
   };
-  for (int run = 0; run < args.runs; ++run) {
-    const std::string suffix = absl::StrCat(::getpid(), "-", run);
-    for (const char* kind : {"raw", "store"}) {
-      const std::string topic = absl::StrCat("bench-", kind, "-", suffix);
+  auto report = [&](int run, const Path& path) {
+    const Round& r = path.rounds.back();
+    std::fprintf(stderr,
+                 "round %d %-48s produce %9.0f rec/s %6s CPU s/M   consume %9.0f rec/s %6s CPU "
+                 "s/M\n",
+                 run, path.name.c_str(), n / r.produce.seconds,
+                 Cpu(r.produce.cpu_s < 0 ? -1 : r.produce.cpu_s * 1e6 / n).c_str(),
+                 n / r.consume.seconds,
+                 Cpu(r.consume.cpu_s < 0 ? -1 : r.consume.cpu_s * 1e6 / n).c_str());
+  };
+
+  // One round of every path with `a`'s counts; recorded (and reported) only if `record`.
+  auto run_round = [&](const Args& a, const std::string& suffix, int run, bool record) -> int {
+    // Raw librdkafka, then the store, each on a topic the store creates (1 partition).
+    for (Path* path : {&raw, &kstore}) {
+      const std::string topic = absl::StrCat("bench-", path == &raw ? "raw" : "store", "-", suffix);
       if (auto s = (*store)->CreateStream({.name = topic}); !s.ok()) {
-        std::fprintf(stderr, "create %s: %s\n", topic.c_str(), s.status().ToString().c_str());
-        return 1;
+        return fail(absl::StrCat("create ", topic), s.status());
       }
-      const double cpu_start = cpu_now();
-      Result r = std::string(kind) == "raw" ? RunRaw(args, topic) : RunStore(args, **store, topic);
-      (std::string(kind) == "raw" ? raw_cpu : store_cpu).push_back(cpu_now() - cpu_start);
-      const double n = static_cast<double>(args.records);
-      std::fprintf(stderr, "run %d %-5s produce %.0f rec/s, consume %.0f rec/s\n", run, kind, n / r.produce_s,
-                   n / r.consume_s);
-      (std::string(kind) == "raw" ? raw_p : store_p).push_back(n / r.produce_s);
-      (std::string(kind) == "raw" ? raw_c : store_c).push_back(n / r.consume_s);
-      if (std::string(kind) == "store") {
+      absl::StatusOr<Round> r = path == &raw ? RunRaw(a, topic) : RunStore(a, **store, topic);
+      if (!r.ok()) return fail(absl::StrCat(path->name, ", round ", run), r.status());
+      if (record) {
+        path->rounds.push_back(*r);
+        report(run, *path);
+      }
+      if (path == &kstore && record) {
         // The same records (CloudEvents headers and all) read raw: the format's share of the gap.
-        raw_store_c.push_back(n / RawConsume(args, topic));
-        std::fprintf(stderr, "run %d raw consume of the store's records %.0f rec/s\n", run, raw_store_c.back());
+        absl::StatusOr<double> s = RawKafkaConsume(a.brokers, topic, a.records);
+        if (!s.ok()) return fail("raw consume of the store's records", s.status());
+        raw_of_store.push_back(n / *s);
       }
       (void)(*store)->DeleteStream(topic);
     }
+    // The gateway: a process of its own per round, its stream created (and deleted) through it.
+    const std::string dir = absl::StrCat(work.path(), "/round-", suffix);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    absl::StatusOr<Round> r = RunGateway(a, dir, absl::StrCat("bench-gateway-", suffix));
+    if (!r.ok()) return fail(absl::StrCat(gw.name, ", round ", run), r.status());
+    if (record) {
+      gw.rounds.push_back(*r);
+      report(run, gw);
+    }
+    return 0;
+  };
+
+  // A fresh broker's JVM is still compiling its hot paths: warm every path up first, unmeasured.
+  if (args.warmup_records > 0) {
+    Args warmup = args;
+    warmup.records = std::min(args.warmup_records, args.records);
+    const int rc = run_round(warmup, absl::StrCat(::getpid(), "-warmup"), 0, false);
+    if (rc != 0) return rc;
   }
+  for (int run = 1; run <= args.runs; ++run) {
+    if (int rc = run_round(args, absl::StrCat(::getpid(), "-", run), run, true); rc != 0) return rc;
+  }
+
   const double mb = static_cast<double>(args.size) / 1e6;
-  std::printf("%lld records x %zu bytes, 1 partition, median of %d runs\n\n", (long long)args.records, args.size,
-              args.runs);
-  std::printf("| path | raw librdkafka | KafkaRecordStore | store / raw |\n|---|---|---|---|\n");
-  std::printf("| produce (acks=all, idempotent) | %.0f rec/s (%.1f MB/s) | %.0f rec/s (%.1f MB/s) | %.0f %% |\n",
-              Median(raw_p), Median(raw_p) * mb, Median(store_p), Median(store_p) * mb,
-              100 * Median(store_p) / Median(raw_p));
-  std::printf("| consume | %.0f rec/s (%.1f MB/s) | %.0f rec/s (%.1f MB/s) | %.0f %% |\n", Median(raw_c),
-              Median(raw_c) * mb, Median(store_c), Median(store_c) * mb, 100 * Median(store_c) / Median(raw_c));
-  std::printf("| consume, raw, of the store's records (with CloudEvents headers) | %.0f rec/s (%.1f MB/s) | | |\n",
-              Median(raw_store_c), Median(raw_store_c) * mb);
-  std::printf("| CPU s per million records, produce + consume (this process%s) | %.2f | %.2f | |\n",
-              args.broker_pid > 0 ? " + broker" : "", Median(raw_cpu) * 1e6 / args.records,
-              Median(store_cpu) * 1e6 / args.records);
+  std::printf(
+      "%lld records x %zu bytes, 1 partition, fresh topics, %d rounds (raw, store, gateway "
+      "interleaved); medians\n"
+      "CPU s/M = CPU seconds per million records of this process + the broker%s (+ runnel-gateway "
+      "on its row), during that phase only\n\n",
+      static_cast<long long>(args.records), args.size, args.runs,
+      args.broker_pid > 0 ? "" : " (NOT counted: no --broker-pid)");
+  std::printf(
+      "| path | produce rec/s | consume rec/s | produce CPU s/M | consume CPU s/M |\n"
+      "|---|---:|---:|---:|---:|\n");
+  for (const Path* path : {&raw, &kstore, &gw}) {
+    std::printf("| %s | %s (%.1f MB/s) | %s (%.1f MB/s) | %s | %s |\n", path->name.c_str(),
+                Rate(Median(path->Rates(true, args.records))).c_str(),
+                Median(path->Rates(true, args.records)) * mb,
+                Rate(Median(path->Rates(false, args.records))).c_str(),
+                Median(path->Rates(false, args.records)) * mb,
+                Cpu(Median(path->CpuPerMillion(true, args.records))).c_str(),
+                Cpu(Median(path->CpuPerMillion(false, args.records))).c_str());
+  }
+  std::printf(
+      "| raw KafkaConsumer reading the store's records (CloudEvents headers) | | %s | | |\n",
+              Rate(Median(raw_of_store)).c_str());
+  std::printf(
+      "\n| ratio (of medians; per-round range) | publish / produce | consume |\n"
+      "|---|---:|---:|\n");
+  for (const Path* path : {&gw, &kstore}) {
+    const char* who = path == &gw ? "gateway" : "store";
+    std::printf("| %s / raw, throughput | %s | %s |\n", who,
+                RatioCell(path->Rates(true, args.records), raw.Rates(true, args.records), true)
+                    .c_str(),
+                RatioCell(path->Rates(false, args.records), raw.Rates(false, args.records), true)
+                    .c_str());
+    std::printf("| %s / raw, records per CPU second | %s | %s |\n", who,
+                RatioCell(path->CpuPerMillion(true, args.records),
+                          raw.CpuPerMillion(true, args.records), false)
+                    .c_str(),
+                RatioCell(path->CpuPerMillion(false, args.records),
+                          raw.CpuPerMillion(false, args.records), false)
+                    .c_str());
+  }
   store->reset();
   return 0;
 }
+
+}  // namespace
+}  // namespace runnel::bench
+
+int main(int argc, char** argv) { return runnel::bench::Main(argc, argv); }
