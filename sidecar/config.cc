@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/media_type.h"
 #include "sidecar/http_function.h"
 
 namespace runnel::sidecar {
@@ -423,6 +424,28 @@ Flags (environment in brackets):
   --http-host ADDRESS        [RUNNEL_PROCESSOR_HTTP_HOST] default 0.0.0.0
   --log-level LEVEL          [RUNNEL_LOG_LEVEL] debug|info|warning|error
 )";
+}
+
+absl::Status CheckDeadLetterContentType(const std::string& dead_letter_stream,
+                                        const std::string& dead_letter_type,
+                                        const std::map<std::string, std::string>& input_types) {
+  absl::StatusOr<MediaType> declared = ParseMediaType(dead_letter_type);
+  if (!declared.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("dead-letter stream '", dead_letter_stream,
+                                                   "': ", declared.status().message()));
+  }
+  for (const auto& [stream, type] : input_types) {
+    absl::StatusOr<MediaType> input = ParseMediaType(type);
+    if (input.ok() && MediaTypeAccepts(*declared, *input)) {
+      continue;
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dead-letter stream '", dead_letter_stream, "' carries '", dead_letter_type,
+        "' but input stream '", stream, "' carries '", type,
+        "'; dead letters keep their input's content type, so the gateway would refuse some of "
+        "them: use a dead-letter stream of content type '*/*'"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace runnel::sidecar

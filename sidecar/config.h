@@ -45,4 +45,14 @@ absl::StatusOr<StreamBinding> ParseStreamBinding(const std::string& text, bool a
 
 std::string ProcessorUsage();
 
+// Whether a dead-letter stream of content type `dead_letter_type` takes every record the inputs
+// can hold. Dead letters keep their input record's content type, and an input stream's records
+// fit its own type, so it must accept each input stream's type (in `input_types`, by stream
+// name): "*/*" always does, "application/json" does for inputs of exactly that type. A stream
+// that does not would refuse some dead letters for good. FAILED_PRECONDITION naming the streams
+// and the fix otherwise; INVALID_ARGUMENT for an unparsable type.
+absl::Status CheckDeadLetterContentType(const std::string& dead_letter_stream,
+                                        const std::string& dead_letter_type,
+                                        const std::map<std::string, std::string>& input_types);
+
 }  // namespace runnel::sidecar

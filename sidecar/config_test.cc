@@ -220,5 +220,34 @@ TEST(ProcessorConfig, HelpShortCircuits) {
   EXPECT_THAT(ProcessorUsage(), HasSubstr("--window"));
 }
 
+TEST(CheckDeadLetterContentType, AnyTypeTakesEveryInput) {
+  EXPECT_TRUE(CheckDeadLetterContentType("dlq", "*/*",
+                                         {{"numbers", "application/json"}, {"raw", "*/*"}})
+                  .ok());
+}
+
+TEST(CheckDeadLetterContentType, SameTypeOrMatchingRangeTakesItsInputs) {
+  EXPECT_TRUE(CheckDeadLetterContentType("dlq", "application/json",
+                                         {{"numbers", "application/json"}})
+                  .ok());
+  EXPECT_TRUE(CheckDeadLetterContentType("dlq", "text/*", {{"lines", "text/csv"}}).ok());
+}
+
+TEST(CheckDeadLetterContentType, NarrowerThanAnInputIsRefusedNamingBothStreams) {
+  absl::Status s = CheckDeadLetterContentType(
+      "dlq", "application/json", {{"numbers", "application/json"}, {"raw", "*/*"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("dead-letter stream 'dlq' carries 'application/json'"));
+  EXPECT_THAT(s.message(), HasSubstr("input stream 'raw' carries '*/*'"));
+  EXPECT_THAT(s.message(), HasSubstr("'*/*'"));
+  EXPECT_EQ(CheckDeadLetterContentType("dlq", "application/json", {{"lines", "text/csv"}}).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(CheckDeadLetterContentType, UnparsableTypeIsInvalid) {
+  EXPECT_EQ(CheckDeadLetterContentType("dlq", "json", {{"numbers", "application/json"}}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace runnel::sidecar

@@ -197,6 +197,18 @@ void Publisher::Stop() {
   }
 }
 
+bool IsPermanentPublishError(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void Publisher::WriterLoop(std::stop_token stop) {
   Backoff backoff(options_.retry);
   while (!stop.stop_requested()) {
@@ -215,9 +227,22 @@ void Publisher::WriterLoop(std::stop_token stop) {
       continue;
     }
     absl::Duration delay = backoff.NextDelay();
-    RUNNEL_LOG(WARNING) << "publish stream broke; resending unacknowledged batches"
-                        << Kv("topic", options_.topic) << Kv("status", status.ToString())
-                        << Kv("retry_in", delay);
+    if (IsPermanentPublishError(status.code())) {
+      // Only without fail_refused: the refused batch is resent as it is. Once a minute is
+      // enough to say so; runnel_processor_publish_refused_total counts every refusal.
+      const absl::Time now = absl::Now();
+      if (now - refusal_logged_ >= absl::Minutes(1)) {
+        refusal_logged_ = now;
+        RUNNEL_LOG(ERROR) << "the gateway refuses a batch for good; resending it after a back-off "
+                             "(nothing is acknowledged meanwhile)"
+                          << Kv("topic", options_.topic) << Kv("status", status.ToString())
+                          << Kv("first_record", refused_detail_) << Kv("retry_in", delay);
+      }
+    } else {
+      RUNNEL_LOG(WARNING) << "publish stream broke; resending unacknowledged batches"
+                          << Kv("topic", options_.topic) << Kv("status", status.ToString())
+                          << Kv("retry_in", delay);
+    }
     SleepUnlessStopped(stop, delay);
   }
 }
@@ -237,20 +262,28 @@ absl::Status Publisher::Session(std::stop_token stop) {
     v1::PublishBatchReply reply;
     std::vector<Done> completed;
     while (stream->Read(&reply)) {
+      bool unexpected = false;
       {
         std::lock_guard lock(mu_);
         if (inflight_.empty()) {
-          break;  // A reply we did not ask for; treat the stream as broken.
-        }
-        std::shared_ptr<Batch> done = std::move(inflight_.front());
-        inflight_.pop_front();
-        for (auto& [group, n] : done->groups) {
-          group->remaining -= n;
-          if (group->remaining == 0 && group->done) {
-            completed.push_back(std::move(group->done));
-            group->done = nullptr;
+          unexpected = true;
+        } else {
+          std::shared_ptr<Batch> done = std::move(inflight_.front());
+          inflight_.pop_front();
+          for (auto& [group, n] : done->groups) {
+            group->remaining -= n;
+            if (group->remaining == 0 && group->done) {
+              completed.push_back(std::move(group->done));
+              group->done = nullptr;
+            }
           }
         }
+      }
+      if (unexpected) {
+        // A reply we did not ask for: the stream is broken; cancelling it is the only way to
+        // end it from here (Finish then reports CANCELLED, which is resent like UNAVAILABLE).
+        context.TryCancel();
+        break;
       }
       cv_.notify_all();
       for (Done& d : completed) {
@@ -258,11 +291,12 @@ absl::Status Publisher::Session(std::stop_token stop) {
       }
       completed.clear();
     }
+    // No TryCancel here: Read ended because the gateway finished the call, and cancelling now
+    // would replace its status (say INVALID_ARGUMENT for a refused record) with CANCELLED.
     {
       std::lock_guard lock(mu_);
       session_broken_ = true;
     }
-    context.TryCancel();
     cv_.notify_all();
   });
 
@@ -284,36 +318,77 @@ absl::Status Publisher::Session(std::stop_token stop) {
       const size_t count =
           std::min(queue_.size(), static_cast<size_t>(options_.batch_records));
       batch->request.mutable_records()->Reserve(static_cast<int>(count));
-      for (size_t i = 0; i < count; ++i) {
+      for (size_t i = 0; i < count && !queue_.empty();) {
         Pending& p = queue_.front();
+        if (p.group->failed) {
+          queue_.pop_front();  // The rest of a group refused for good: its caller was told.
+          continue;
+        }
+        // A group under suspicion travels alone, so that a refusal names it and no other.
+        if (!batch->groups.empty() && batch->groups.back().first != p.group &&
+            (p.group->isolate || batch->groups.back().first->isolate)) {
+          break;
+        }
         batch->request.mutable_records()->Add(std::move(p.record));
         if (batch->groups.empty() || batch->groups.back().first != p.group) {
           batch->groups.emplace_back(std::move(p.group), 0);
         }
         ++batch->groups.back().second;
         queue_.pop_front();
+        ++i;
+      }
+      if (batch->groups.empty()) {
+        continue;  // Only dropped records were queued.
       }
       // In flight before it is written: its reply may come before Write returns. The writer
       // keeps its own reference, so the reader dropping the batch cannot pull it from under us.
       inflight_.push_back(batch);
     }
     if (!stream->Write(batch->request)) {
-      break;
+      break;  // The call is over: the reader's Read ends too.
     }
   }
-  context.TryCancel();
+  // On stop the stop_callback has cancelled the call; otherwise the gateway ended it (the reader
+  // saw that) or a Write failed because it had ended. Either way the reader ends by itself.
   reader.join();
   absl::Status status = FromGrpcStatus(stream->Finish());
-  // Whatever was not acknowledged goes back to the front of the queue, in order.
+  const bool permanent = !stop.stop_requested() && IsPermanentPublishError(status.code());
+  enum { kResend, kIsolated, kFailed } outcome = kResend;
+  std::vector<Done> failed;
+  size_t refused_records = 0;
   {
     std::lock_guard lock(mu_);
+    if (permanent && !inflight_.empty()) {
+      // The gateway answers in order and stops at the first batch it cannot take: the oldest
+      // unacknowledged one. Later batches may or may not be stored; they are resent.
+      Batch& refused = *inflight_.front();
+      refused_records = static_cast<size_t>(refused.request.records_size());
+      if (options_.refused != nullptr) options_.refused->Add();
+      if (!options_.fail_refused) {
+        refused_detail_ = options_.describe ? options_.describe(refused.request.records(0))
+                                            : refused.request.records(0).key();
+      } else if (refused.groups.size() > 1) {
+        for (auto& [group, n] : refused.groups) group->isolate = true;
+        outcome = kIsolated;
+      } else {
+        Group& group = *refused.groups.front().first;
+        group.failed = true;
+        if (group.done) failed.push_back(std::move(group.done));
+        group.done = nullptr;
+        inflight_.pop_front();
+        outcome = kFailed;
+      }
+    }
+    // Whatever was not acknowledged goes back to the front of the queue, in order.
     for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
       Batch& b = **it;
       int index = b.request.records_size();
       for (auto g = b.groups.rbegin(); g != b.groups.rend(); ++g) {
         for (size_t k = 0; k < g->second; ++k) {
           --index;
-          queue_.push_front({std::move(*b.request.mutable_records(index)), g->first});
+          if (!g->first->failed) {
+            queue_.push_front({std::move(*b.request.mutable_records(index)), g->first});
+          }
         }
       }
     }
@@ -321,6 +396,24 @@ absl::Status Publisher::Session(std::stop_token stop) {
   }
   if (stop.stop_requested()) {
     return absl::CancelledError("stopping");
+  }
+  switch (outcome) {
+    case kFailed: {
+      RUNNEL_LOG(ERROR) << "the gateway refused a batch for good; failing its group"
+                        << Kv("topic", options_.topic) << Kv("records", refused_records)
+                        << Kv("status", status.ToString());
+      const absl::Status group_status(
+          status.code(), absl::StrCat("publish to '", options_.topic, "': ", status.message()));
+      for (Done& d : failed) std::move(d)(group_status);
+      return absl::OkStatus();  // Reopen at once: the refused records are gone.
+    }
+    case kIsolated:
+      RUNNEL_LOG(WARNING) << "the gateway refused a batch of several groups; resending them one "
+                             "group per batch to find the refused one"
+                          << Kv("topic", options_.topic) << Kv("status", status.ToString());
+      return absl::OkStatus();
+    case kResend:
+      break;
   }
   return status.ok() ? absl::UnavailableError("publish stream ended") : status;
 }

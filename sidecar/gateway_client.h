@@ -5,7 +5,9 @@
 //                blocks).
 //   Publisher    PublishBatches for one output stream: batched, pipelined, bounded in flight,
 //                replies in order; a broken stream is reopened and unacknowledged batches resent.
-//                Callers hand over groups of records and hear once per group.
+//                A batch the gateway refuses for good (IsPermanentPublishError) fails its
+//                group instead of being resent forever. Callers hand over groups of records and
+//                hear once per group.
 //   Acker        liiklus Ack, at most one in flight per partition so positions never go back.
 //
 // Threading: InputReader and Publisher own a few std::jthreads each and use the synchronous
@@ -29,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "liiklus/LiiklusService.grpc.pb.h"
+#include "common/metrics.h"
 #include "runnel/v1/gateway.grpc.pb.h"
 #include "sidecar/retry_policy.h"
 
@@ -88,18 +91,36 @@ class InputReader {
   std::jthread thread_;
 };
 
+// Whether a PublishBatches stream that ended with `code` refused its oldest unacknowledged batch
+// for good: resending the same records would be refused again. INVALID_ARGUMENT (a record the
+// stream does not take, e.g. a content type that does not fit), FAILED_PRECONDITION, NOT_FOUND
+// (no such stream or partition) and OUT_OF_RANGE. Everything else (UNAVAILABLE,
+// RESOURCE_EXHAUSTED, CANCELLED, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, ...) is a broken stream:
+// the batches are resent after a back-off.
+bool IsPermanentPublishError(absl::StatusCode code);
+
 struct PublisherOptions {
   std::string topic;
   int batch_records = 500;
   int inflight_batches = 8;
   RetryOptions retry;
+  // A batch refused for good (IsPermanentPublishError): true fails the groups it holds with the
+  // gateway's status (a batch holding several groups is first resent one group per batch, so
+  // that only the refused group fails); false keeps resending it after `retry` back-off, logged
+  // as an error at most once a minute (the dead-letter stream: there is nowhere else to go).
+  bool fail_refused = true;
+  // Counts refused batches (optional; e.g. runnel_processor_publish_refused_total).
+  Counter* refused = nullptr;
+  // Names a refused record in the log (optional; e.g. its input coordinates).
+  std::function<std::string(const liiklus::PublishRequest&)> describe;
 };
 
 // Publishes records to one stream. Thread-safe.
 class Publisher {
  public:
-  // Runs on a Publisher thread once every record of its group is durable (OK), or once with
-  // CANCELLED at Stop(). Must not block.
+  // Runs on a Publisher thread once every record of its group is durable (OK), once with the
+  // gateway's status when it refused a batch of the group for good (fail_refused; the group's
+  // records not yet durable are then dropped), or once with CANCELLED at Stop(). Must not block.
   using Done = absl::AnyInvocable<void(absl::Status) &&>;
 
   Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions options);
@@ -115,6 +136,8 @@ class Publisher {
   struct Group {
     size_t remaining = 0;  // Records not yet acknowledged.
     Done done;             // Empty once run.
+    bool failed = false;   // Refused for good: its records still queued are dropped.
+    bool isolate = false;  // Was in a refused batch with other groups: sent in batches alone.
   };
   struct Pending {
     liiklus::PublishRequest record;
@@ -132,6 +155,8 @@ class Publisher {
 
   std::unique_ptr<v1::Gateway::Stub> stub_;
   const PublisherOptions options_;
+  std::string refused_detail_;                // Writer thread: what the last refusal was.
+  absl::Time refusal_logged_ = absl::InfinitePast();  // Writer thread.
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::deque<Pending> queue_;                    // Guarded by mu_.

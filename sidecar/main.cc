@@ -1,6 +1,11 @@
 // runnel-processor: parse the configuration, start the processor and its HTTP endpoint, wait for
 // SIGTERM/SIGINT, shut down in order.
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,11 +57,26 @@ int main(int argc, char** argv) {
   }
   RUNNEL_LOG(INFO) << "runnel-processor serving" << runnel::Kv("http_port", (*http)->port())
                    << runnel::Kv("name", config->options.name);
-  processor.Start();
+  // A configuration that cannot work (found once the gateway answers) ends the process like a
+  // bad flag does: the fatal status wakes the signal wait with a SIGTERM to ourselves.
+  std::mutex fatal_mu;
+  std::optional<absl::Status> fatal;
+  processor.Start([&](absl::Status status) {
+    {
+      std::lock_guard lock(fatal_mu);
+      fatal = std::move(status);
+    }
+    kill(getpid(), SIGTERM);
+  });
 
   RUNNEL_LOG(INFO) << "stopping" << runnel::Kv("signal", stop_signals.Wait());
   processor.Shutdown();
   (*http)->Stop();
+  std::lock_guard lock(fatal_mu);
+  if (fatal.has_value()) {
+    std::fprintf(stderr, "runnel-processor: %s\n", std::string(fatal->message()).c_str());
+    return 2;
+  }
   RUNNEL_LOG(INFO) << "runnel-processor stopped";
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "sidecar/ack_tracker.h"
+#include "sidecar/config.h"
 #include "sidecar/http_function_transport.h"
 #include "sidecar/retry_policy.h"
 #include "sidecar/windower.h"
@@ -40,6 +41,8 @@ struct ProcessorContext {
   Counter* retries = nullptr;
   Counter* dead_lettered = nullptr;
   Counter* acks = nullptr;
+  std::vector<Counter*> publish_refused;  // Per output.
+  Counter* dead_letter_refused = nullptr;
   Histogram* invocation_seconds = nullptr;
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
@@ -75,6 +78,17 @@ std::string NewEventId() {
   ++pos;
   put(lo, 12);
   return id;
+}
+
+// A dead letter's input coordinates, for the log.
+std::string DescribeDeadLetter(const liiklus::PublishRequest& r) {
+  const auto& ext = r.liiklusevent().extensions();
+  auto get = [&ext](const char* name) {
+    auto it = ext.find(name);
+    return it == ext.end() ? std::string("?") : it->second;
+  };
+  return absl::StrCat(get("runnelstream"), "/", get("runnelpartition"), "@", get("runneloffset"),
+                      " (", r.liiklusevent().data_content_type(), ")");
 }
 
 std::string FunctionName(const ProcessorOptions& o) {
@@ -186,6 +200,7 @@ class Lane {
     bool released = false;        // Every earlier window is call_ok: outputs go straight out.
     std::vector<streaming::OutputFrame> held;  // Outputs waiting for earlier windows.
     int pending_publishes = 0;    // Groups handed to a Publisher (or staged), not yet durable.
+    int failed_attempt = 0;       // The last attempt that failed: its late events are ignored.
   };
 
   // An output of a running call, waiting in the mailbox.
@@ -200,6 +215,7 @@ class Lane {
   // task per group instead of per record.
   struct Staged {
     WindowId id;
+    int attempt;
     Publisher* publisher;
     std::vector<liiklus::PublishRequest> records;
   };
@@ -461,7 +477,8 @@ class Lane {
 
   void OnOutput(WindowId id, int attempt, streaming::OutputFrame frame) {
     auto it = windows_.find(id);
-    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed) {
+    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed ||
+        it->second.failed_attempt == attempt) {
       return;  // From an abandoned attempt.
     }
     Window& w = it->second;
@@ -489,7 +506,8 @@ class Lane {
   void OnReject(WindowId id, int attempt, size_t index, absl::Status status,
                 std::map<std::string, std::string> detail) {
     auto it = windows_.find(id);
-    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed) {
+    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed ||
+        it->second.failed_attempt == attempt) {
       return;
     }
     Window& w = it->second;
@@ -506,7 +524,8 @@ class Lane {
 
   void OnCallDone(WindowId id, int attempt, absl::Status status) {
     auto it = windows_.find(id);
-    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed) {
+    if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed ||
+        it->second.failed_attempt == attempt) {
       return;
     }
     Window& w = it->second;
@@ -529,6 +548,7 @@ class Lane {
   void FailAttempt(Window& w, absl::Status status) {
     ctx_.invocation_errors->Add();
     w.attempt_failed = true;
+    w.failed_attempt = w.attempt;
     w.held.clear();
     w.last_error = status;
     if (w.call != nullptr) {
@@ -618,8 +638,9 @@ class Lane {
 
   // Queues `request` for `publisher` as part of w's current group (FlushStaged hands it over).
   void Stage(Window& w, Publisher* publisher, liiklus::PublishRequest request) {
-    if (staged_.empty() || staged_.back().id != w.id || staged_.back().publisher != publisher) {
-      staged_.push_back({w.id, publisher, {}});
+    if (staged_.empty() || staged_.back().id != w.id || staged_.back().attempt != w.attempt ||
+        staged_.back().publisher != publisher) {
+      staged_.push_back({w.id, w.attempt, publisher, {}});
       ++w.pending_publishes;
     }
     staged_.back().records.push_back(std::move(request));
@@ -627,21 +648,30 @@ class Lane {
 
   void FlushStaged() {
     for (Staged& s : staged_) {
-      s.publisher->Publish(std::move(s.records), Published(s.id));
+      s.publisher->Publish(std::move(s.records), Published(s.id, s.attempt));
     }
     staged_.clear();
   }
 
-  Publisher::Done Published(WindowId id) {
-    return [this, id](absl::Status status) {
-      Post([this, id, status = std::move(status)] {
+  // An output group the gateway refused for good (say, a content type its stream does not take)
+  // fails the attempt that emitted it like a function error: retried, then dead-lettered. The
+  // dead-letter publisher never fails a group that way (it resends), and CANCELLED only comes
+  // at shutdown, when the window is abandoned anyway.
+  Publisher::Done Published(WindowId id, int attempt) {
+    return [this, id, attempt](absl::Status status) {
+      Post([this, id, attempt, status = std::move(status)]() mutable {
         auto it = windows_.find(id);
         if (it == windows_.end()) {
           return;
         }
-        --it->second.pending_publishes;
+        Window& w = it->second;
+        --w.pending_publishes;
         if (status.ok()) {
-          MaybeComplete(it->second);
+          MaybeComplete(w);
+        } else if (IsPermanentPublishError(status.code()) && w.attempt == attempt &&
+                   w.failed_attempt != attempt) {
+          w.call_ok = false;  // The attempt's results are not all durable: it failed.
+          FailAttempt(w, std::move(status));
         }
       });
     };
@@ -751,6 +781,18 @@ Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& me
                                                 "Records published to an output stream.",
                                                 {{"stream", out.stream}, {"output", out.alias}}));
     c.start_frame.add_outputnames(out.alias);
+    c.publish_refused.push_back(&metrics.GetCounter(
+        "runnel_processor_publish_refused_total",
+        "Publish batches the gateway refused for good (the invocation fails, or dead letters are "
+        "resent).",
+        {{"stream", out.stream}, {"output", out.alias}}));
+  }
+  if (options_.dead_letter) {
+    c.dead_letter_refused = &metrics.GetCounter(
+        "runnel_processor_publish_refused_total",
+        "Publish batches the gateway refused for good (the invocation fails, or dead letters are "
+        "resent).",
+        {{"stream", options_.dead_letter->stream}, {"output", "dead-letter"}});
   }
   c.duplicates = &metrics.GetCounter("runnel_processor_duplicates_total",
                                      "Redelivered input records dropped (already windowed).");
@@ -796,7 +838,8 @@ Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& me
 
 Processor::~Processor() { Shutdown(); }
 
-void Processor::Start() {
+void Processor::Start(OnFatal on_fatal) {
+  on_fatal_ = std::move(on_fatal);
   startup_ = std::jthread([this](std::stop_token stop) { Startup(stop); });
 }
 
@@ -833,6 +876,46 @@ void Processor::Startup(std::stop_token stop) {
     backoff.Reset();
     c.start_frame.add_expectedcontenttypes(content_type);
   }
+  // The dead-letter stream must take every record an input can hold (dead letters keep their
+  // input's content type), or a dead letter would be refused for good and its window could
+  // never be acknowledged: refuse such a configuration up front (it ends the process).
+  if (options_.dead_letter) {
+    auto look_up = [&](const StreamBinding& b, const char* what) -> std::optional<std::string> {
+      while (true) {
+        absl::StatusOr<std::string> looked_up = LookUpContentType(c.Channel(b.gateway), b.stream);
+        if (looked_up.ok()) {
+          backoff.Reset();
+          return *looked_up;
+        }
+        const absl::Duration delay = backoff.NextDelay();
+        set_state(absl::StrCat("waiting for ", what, " stream '", b.stream, "' on ", b.gateway,
+                               ": ", looked_up.status().message()));
+        RUNNEL_LOG(WARNING) << "cannot look up a stream; retrying" << Kv("stream", b.stream)
+                            << Kv("gateway", b.gateway)
+                            << Kv("status", looked_up.status().ToString())
+                            << Kv("retry_in", delay);
+        if (!SleepUnlessStopped(stop, delay)) return std::nullopt;
+      }
+    };
+    const StreamBinding& dl = *options_.dead_letter;
+    std::optional<std::string> dl_type = look_up(dl, "dead-letter");
+    if (!dl_type) return;
+    std::map<std::string, std::string> input_types;
+    for (const StreamBinding& in : options_.inputs) {
+      std::optional<std::string> type = look_up(in, "input");
+      if (!type) return;
+      input_types[in.stream] = *type;
+    }
+    absl::Status checked = CheckDeadLetterContentType(dl.stream, *dl_type, input_types);
+    if (!checked.ok()) {
+      absl::Status fatal(checked.code(), absl::StrCat("--dead-letter: ", checked.message()));
+      set_state(std::string(fatal.message()));
+      RUNNEL_LOG(ERROR) << "refusing the dead-letter stream" << Kv("stream", dl.stream)
+                        << Kv("status", fatal.ToString());
+      if (on_fatal_) std::move(on_fatal_)(std::move(fatal));
+      return;
+    }
+  }
   // The function: wait until it accepts connections, without crashing in a loop meanwhile.
   while (!c.transport->WaitReady(absl::Now() + absl::Seconds(1))) {
     const absl::Duration delay = backoff.NextDelay();
@@ -848,7 +931,8 @@ void Processor::Startup(std::stop_token stop) {
         PublisherOptions{.topic = out.stream,
                          .batch_records = options_.publish_batch_records,
                          .inflight_batches = options_.publish_inflight_batches,
-                         .retry = options_.connect_retry}));
+                         .retry = options_.connect_retry,
+                         .refused = c.publish_refused[i]}));
   }
   if (options_.dead_letter) {
     c.dead_letter = std::make_unique<Publisher>(
@@ -856,7 +940,12 @@ void Processor::Startup(std::stop_token stop) {
         PublisherOptions{.topic = options_.dead_letter->stream,
                          .batch_records = options_.publish_batch_records,
                          .inflight_batches = options_.publish_inflight_batches,
-                         .retry = options_.connect_retry});
+                         .retry = options_.connect_retry,
+                         // Nowhere else to go: keep resending (visible in the log and metrics)
+                         // rather than drop or ack records that are not durable anywhere.
+                         .fail_refused = false,
+                         .refused = c.dead_letter_refused,
+                         .describe = DescribeDeadLetter});
   }
   if (stop.stop_requested()) return;
   for (size_t i = 0; i < options_.inputs.size(); ++i) {

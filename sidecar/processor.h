@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/metrics.h"
@@ -43,9 +44,15 @@ class Processor {
             std::unique_ptr<FunctionTransport> transport = nullptr);
   ~Processor();  // Shutdown().
 
-  // Connects in the background: resolves output content types, waits for the function (both
-  // retried with back-off and logged, never fatal), then starts reading. Returns at once.
-  void Start();
+  // Runs once, on the startup thread, when the configuration cannot work (a dead-letter stream
+  // whose content type is not "*/*"); the processor then stays idle. Must not block.
+  using OnFatal = absl::AnyInvocable<void(absl::Status) &&>;
+
+  // Connects in the background: resolves output and dead-letter content types, waits for the
+  // function (both retried with back-off and logged, never fatal), then starts reading. Returns
+  // at once. A dead-letter stream that does not take every content type is reported to
+  // `on_fatal` (FAILED_PRECONDITION) instead.
+  void Start(OnFatal on_fatal = nullptr);
   // Stops taking input, lets open windows finish (up to options.shutdown_grace), acknowledges
   // what completed, abandons the rest (it is replayed after a restart). Idempotent.
   void Shutdown();
@@ -62,6 +69,7 @@ class Processor {
   Clock& clock_;
   MetricsRegistry& metrics_;
   std::unique_ptr<ProcessorContext> context_;  // Publishers, ackers, metrics, transport.
+  OnFatal on_fatal_;                           // Startup thread once started.
   mutable absl::Mutex mu_;
   std::string state_ ABSL_GUARDED_BY(mu_) = "not started";
   bool ready_ ABSL_GUARDED_BY(mu_) = false;

@@ -302,6 +302,46 @@ TEST_F(HttpProcessor, ClientErrorDeadLettersOneRecordAndThePipelineContinues) {
                                     "code=\"415\"} 1"));
 }
 
+// The gateway refuses the text/csv answer to 13 for the JSON output stream (INVALID_ARGUMENT):
+// that window's invocation fails like a function error, is retried, then its input goes to the
+// dead-letter stream; the windows after it, and records published later, still flow.
+TEST_F(HttpProcessor, OutputRefusedForItsContentTypeIsRetriedThenDeadLetteredAndLaterWindowsFlow) {
+  CreateStream("numbers");
+  CreateStream("squares");
+  CreateStream("dlq", "*/*");
+  Publish("numbers", Numbers(10, 16));
+  const std::string url = StartPlainFunction("csv");
+  ChildProcess* p = StartProcessor({"--name", "csv", "--function-url", url, "--input",
+                                    In("numbers"), "--output", In("squares"), "--dead-letter",
+                                    In("dlq"), "--window", "count=1", "--max-attempts", "3"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> dead = ReadAtLeast("dlq", 1);
+  ASSERT_EQ(dead.size(), 1u) << p->Log();
+  EXPECT_EQ(dead[0].event.data(), "13");
+  const auto& ext = dead[0].event.extensions();
+  EXPECT_EQ(ext.at("runnelattempts"), "3");
+  EXPECT_EQ(ext.at("runneloffset"), "3");
+  EXPECT_THAT(ext.at("runnelerror"), StartsWith("INVALID_ARGUMENT: publish to 'squares': "));
+  EXPECT_THAT(ext.at("runnelerror"), HasSubstr("text/csv"));
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "csv", 6));
+  Publish("numbers", {"20"});
+  EXPECT_THAT(Payloads(ReadAtLeast("squares", 7)),
+              ::testing::UnorderedElementsAreArray({"100", "121", "144", "196", "225", "256",
+                                                    "400"}))
+      << p->Log();
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "csv", 7));
+  const std::string metrics = Metrics(p);
+  // One refusal per attempt, plus one more should the refused group have shared a batch.
+  EXPECT_GE(MetricValue(metrics, "runnel_processor_publish_refused_total{stream=\"squares\","
+                                 "output=\"squares\"}"),
+            3)
+      << metrics;
+  EXPECT_THAT(metrics, HasSubstr("runnel_processor_dead_lettered_total 1"));
+  // Reported once per refusal with the gateway's status, not a CANCELLED resend loop.
+  EXPECT_THAT(p->Log(), HasSubstr("the gateway refused a batch for good; failing its group"));
+  EXPECT_THAT(p->Log(), ::testing::Not(HasSubstr("publish stream broke")));
+}
+
 TEST_F(HttpProcessor, HangingRequestTimesOutAndIsDeadLetteredAfterItsRetries) {
   CreateStream("numbers");
   CreateStream("squares");

@@ -8,6 +8,7 @@ Usage: plain_function.py MODE   (prints "plain-function ready port=<p>" once lis
   reject   body 13 answers 415 {"error": "unlucky 13"}; the rest 200
   hang     body 7 never answers (sleeps 60 s); the rest 200
   shuffle  answers after a random 0-20 ms, so responses complete out of order
+  csv      body 13 answers 200 with its square as text/csv (whatever the Accept); the rest JSON
 Answers of 200 also carry X-Concurrent: the requests being answered when this one arrived.
 """
 import json
@@ -62,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
         if MODE == "hang" and body.strip() == "7":
             time.sleep(60)
             return
+        if MODE == "csv" and body.strip() == "13":
+            return self.reply(200, "169", content_type="text/csv")
         if MODE == "shuffle":
             time.sleep(random.random() * 0.02)
         x = json.loads(body)

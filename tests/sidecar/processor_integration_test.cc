@@ -324,6 +324,28 @@ TEST_F(ProcessorIntegration, FailingWindowsGoToTheDeadLetterStreamAndTheRestCont
   EXPECT_TRUE(WaitForGroupOffset("numbers", "squarer", 3));
 }
 
+// Dead letters keep their input's content type: a dead-letter stream that cannot take every
+// type an input may hold would refuse some for good, so the processor refuses it at start.
+TEST_F(ProcessorIntegration, DeadLetterStreamNarrowerThanAnInputIsRefusedAtStart) {
+  CreateStream("anything", "*/*");
+  CreateStream("squares");
+  CreateStream("json-dlq", "application/json");
+  const std::string fn = StartFunction(SQUARE_BINARY);
+  auto child = ChildProcess::Start(
+      {BuiltBinary("sidecar/runnel-processor"), "--http-host", "127.0.0.1", "--http-port", "0",
+       "--name", "p", "--function", fn, "--input", In("anything"), "--output", In("squares"),
+       "--dead-letter", In("json-dlq")},
+      {}, dir_.path() + "/refused.log");
+  ASSERT_TRUE(child.ok());
+  auto code = child->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << child->Log();
+  EXPECT_EQ(*code, 2);
+  EXPECT_THAT(child->Log(),
+              HasSubstr("runnel-processor: --dead-letter: dead-letter stream 'json-dlq' carries "
+                        "'application/json' but input stream 'anything' carries '*/*'"));
+  EXPECT_THAT(child->Log(), HasSubstr("use a dead-letter stream of content type '*/*'"));
+}
+
 TEST_F(ProcessorIntegration, UnreachableFunctionIsRetriedNotFatal) {
   CreateStream("numbers");
   CreateStream("squares");
