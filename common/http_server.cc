@@ -292,6 +292,8 @@ class BeastHttpServer final : public HttpServer {
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
     }
+    beast::error_code ec;
+    acceptor_->close(ec);  // No I/O thread runs any more.
     // Close the connections now: their sessions may live on in unanswered `respond`s and in
     // the stopped io_contexts' queues until this object goes.
     std::lock_guard<std::mutex> lock(state_.sessions_mu);

@@ -285,6 +285,23 @@ TEST(HttpServer, IdleConnectionsAreClosedAfterTheTimeout) {
   EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(800));
 }
 
+TEST(HttpServer, AnAnswerSlowerThanTheIdleTimeoutIsStillWritten) {
+  std::vector<std::thread> workers;
+  auto server =
+      StartServer({.idle_timeout_seconds = 1}, [&](HttpRequest, HttpRespond respond) {
+        workers.emplace_back([respond = std::move(respond)]() mutable {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+          std::move(respond)(HttpResponse{.body = "slow"});
+        });
+      });
+  Client c(server->port());
+  std::optional<Reply> r = c.Request("GET", "/");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "slow");
+  server->Stop();
+  for (std::thread& t : workers) t.join();
+}
+
 TEST(HttpServer, ShutdownLetsAnAnswerInFlightFinishThenStopsAccepting) {
   std::mutex mu;
   std::optional<HttpRespond> pending;
