@@ -294,6 +294,9 @@ class Cli {
            {"input", Kind::kRepeated, "[ALIAS:]STREAM[@earliest|latest]", 'i'},
            {"output", Kind::kRepeated, "[ALIAS:]STREAM"},
            {"window", Kind::kValue, "window spec passed to runnel-processor --window"},
+           {"dead-letter", Kind::kValue,
+            "STREAM (content type */*, on the inputs' gateway) for records whose window failed "
+            "after its retries"},
            {"replicas", Kind::kValue, "number of replicas (default 1)"},
            {"input-content-type", Kind::kValue, "media type the function accepts"},
            {"output-content-type", Kind::kValue, "media type the function produces"},
@@ -830,6 +833,7 @@ class Cli {
           bool uses = false;
           for (const InputRef& in : p.inputs) uses |= in.stream == name;
           for (const OutputRef& o : p.outputs) uses |= o.stream == name;
+          uses |= p.dead_letter == name;
           if (uses) users.push_back(pn);
         }
         if (!users.empty()) {
@@ -1119,6 +1123,7 @@ class Cli {
       p.outputs.push_back(*ref);
     }
     if (p.inputs.empty()) return Usage("runnel processor create needs at least one --input");
+    p.dead_letter = args.Get("dead-letter", "");
     for (const std::string& kv : args.GetAll("env")) {
       size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) {
@@ -1143,12 +1148,24 @@ class Cli {
     if (!loaded.ok()) return FromStatus(loaded.status());
     if (dry_run) {
       std::map<std::string, std::string> gateway_of;
-      for (const InputRef& in : p.inputs) {
-        if (auto s = loaded->streams.find(in.stream); s != loaded->streams.end()) {
-          gateway_of[in.stream] = s->second.gateway;
+      std::vector<std::string> known{p.dead_letter};
+      for (const InputRef& in : p.inputs) known.push_back(in.stream);
+      for (const std::string& stream : known) {
+        if (stream.empty()) continue;
+        if (auto s = loaded->streams.find(stream); s != loaded->streams.end()) {
+          gateway_of[stream] = s->second.gateway;
         } else if (args.Has("gateway")) {
-          gateway_of[in.stream] = args.Get("gateway");
+          gateway_of[stream] = args.Get("gateway");
         }
+      }
+      // A dead-letter stream known here is checked as in local mode; one that is not is the
+      // cluster's business (runnel-processor refuses a narrow one at start).
+      if (auto s = loaded->streams.find(p.dead_letter);
+          !p.dead_letter.empty() && s != loaded->streams.end() && s->second.content_type != "*/*") {
+        return FromStatus(absl::FailedPreconditionError(absl::StrCat(
+            "dead-letter stream \"", p.dead_letter, "\" carries \"", s->second.content_type,
+            "\" but dead letters keep their input records' content types, so it must carry "
+            "\"*/*\"")));
       }
       return PrintManifests(RenderProcessor(p, gateway_of, ManifestOptionsFrom(args)),
                             args.Get("output-format", "yaml"));
@@ -1192,8 +1209,29 @@ class Cli {
     return p.function_address.empty() ? p.function_url : p.function_address;
   }
 
-  // Every stream exists; the function's declared types fit the streams' types.
+  // Every stream exists; the function's declared types fit the streams' types; the dead-letter
+  // stream takes any content type and lives on the inputs' gateway.
   absl::Status CheckStreams(const State& state, const ProcessorSpec& p) {
+    if (!p.dead_letter.empty()) {
+      RUNNEL_ASSIGN_OR_RETURN(StreamSpec dl, FindStream(state, p.dead_letter));
+      if (dl.content_type != "*/*") {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "dead-letter stream \"", p.dead_letter, "\" carries \"", dl.content_type,
+            "\" but dead letters keep their input records' content types, so it must carry "
+            "\"*/*\"; create one with: runnel stream create ", p.dead_letter, "-any --gateway ",
+            dl.gateway, " --content-type '*/*', and pass --dead-letter ", p.dead_letter,
+            "-any"));
+      }
+      for (const InputRef& in : p.inputs) {
+        RUNNEL_ASSIGN_OR_RETURN(StreamSpec s, FindStream(state, in.stream));
+        if (s.gateway != dl.gateway) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "dead-letter stream \"", p.dead_letter, "\" is on gateway \"", dl.gateway,
+              "\" but input stream \"", in.stream, "\" is on \"", s.gateway,
+              "\"; create the dead-letter stream on \"", s.gateway, "\""));
+        }
+      }
+    }
     absl::StatusOr<MediaType> accepts, produces;
     if (!p.input_content_type.empty()) accepts = ParseMediaType(p.input_content_type);
     if (!p.output_content_type.empty()) produces = ParseMediaType(p.output_content_type);

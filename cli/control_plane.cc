@@ -652,6 +652,14 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
                      {"OUTPUT_NAMES", absl::StrJoin(output_names, ",")},
                      {"INPUT_START_OFFSETS", absl::StrJoin(offsets, ",")},
                      {"CNB_BINDINGS", paths.bindings_dir(name)}});
+      if (!p.dead_letter.empty()) {
+        if (auto s = state.streams.find(p.dead_letter); s != state.streams.end()) {
+          if (auto g = state.gateways.find(s->second.gateway); g != state.gateways.end()) {
+            sidecar.env.emplace_back("RUNNEL_DEAD_LETTER",
+                                     absl::StrCat(GatewayAddress(g->second), "/", p.dead_letter));
+          }
+        }
+      }
       sidecar.log_path = paths.log_file(sidecar.name);
       sidecar.ready_port = ports.processor_http_port;
       sidecar.ready_http_path = "/readyz";

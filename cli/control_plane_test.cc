@@ -68,6 +68,16 @@ TEST(DesiredProcesses, ProcessorGetsRiffEnvironmentAndStartsAfterFunctionAndGate
   EXPECT_TRUE(sidecar.blocked.empty());
 }
 
+TEST(DesiredProcesses, DeadLetterStreamReachesTheSidecarAsRunnelDeadLetter) {
+  State s = Pipeline();
+  EXPECT_EQ(EnvOf(DesiredProcesses(s, Paths("/h"), Resolve)[2], "RUNNEL_DEAD_LETTER"), "<unset>");
+  s.streams["dlq"] = {.name = "dlq", .gateway = "g", .content_type = "*/*"};
+  s.processors["sq"].dead_letter = "dlq";
+  std::vector<ProcessSpec> specs = DesiredProcesses(s, Paths("/h"), Resolve);
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(EnvOf(specs[2], "RUNNEL_DEAD_LETTER"), "127.0.0.1:7000/dlq");
+}
+
 TEST(DesiredProcesses, FunctionAddressMeansNoFunctionProcess) {
   State s = Pipeline();
   s.processors["sq"].function_cmd.clear();

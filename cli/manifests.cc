@@ -270,6 +270,17 @@ absl::StatusOr<std::vector<Manifest>> RenderProcessor(
     bind("output", i, processor.outputs[i].stream);
   }
 
+  std::string dead_letter;
+  if (!processor.dead_letter.empty()) {
+    auto gw = gateway_of_stream.find(processor.dead_letter);
+    if (gw == gateway_of_stream.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dead-letter stream \"", processor.dead_letter,
+          "\" has no known gateway; create the stream first or pass --gateway G"));
+    }
+    dead_letter = absl::StrCat(ClusterGatewayAddress(gw->second), "/", processor.dead_letter);
+  }
+
   const std::string function_address =
       processor.function_address.empty() ? absl::StrCat("localhost:", kClusterFunctionPort)
                                          : processor.function_address;
@@ -302,6 +313,9 @@ absl::StatusOr<std::vector<Manifest>> RenderProcessor(
       {"readinessProbe", HttpProbe("/readyz", "http", 5)},
       {"livenessProbe", HttpProbe("/healthz", "http", 10)},
       {"volumeMounts", mounts}};
+  if (!dead_letter.empty()) {
+    sidecar["env"].push_back({{"name", "RUNNEL_DEAD_LETTER"}, {"value", dead_letter}});
+  }
   Manifest containers = Manifest::array();
   if (processor.function_address.empty() && !external_url) {
     const int port = http_function ? kClusterFunctionHttpPort : kClusterFunctionPort;

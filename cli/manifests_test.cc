@@ -153,6 +153,24 @@ TEST(RenderProcessor, NeedsAnImageAndKnownGateways) {
   EXPECT_EQ(RenderProcessor(Square(), {}, {}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(RenderProcessor, DeadLetterStreamIsPassedAsRunnelDeadLetterOnItsGateway) {
+  ProcessorSpec p = Square();
+  p.dead_letter = "squares-dlq";
+  auto ms = RenderProcessor(p, {{"numbers", "main"}, {"squares-dlq", "main"}}, ManifestOptions{});
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  const Manifest* sidecar = Container(*Find(*ms, "Deployment"), "processor");
+  ASSERT_NE(sidecar, nullptr);
+  EXPECT_EQ(Env(*sidecar, "RUNNEL_DEAD_LETTER"), "main-gateway:6565/squares-dlq");
+  EXPECT_EQ(Env(*Container(*Find(*RenderProcessor(Square(), {{"numbers", "main"}}, {}),
+                                 "Deployment"),
+                           "processor"),
+                "RUNNEL_DEAD_LETTER"),
+            "<unset>");
+  // Its gateway must be known, like the inputs'.
+  EXPECT_EQ(RenderProcessor(p, {{"numbers", "main"}}, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ToYaml, BlockStyleWithQuotedAmbiguousScalars) {
   Manifest m = {{"name", "a"},
                 {"port", 8080},

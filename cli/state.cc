@@ -77,6 +77,7 @@ std::string SerializeState(const State& state) {
                              {"image", p.image},
                              {"inputs", inputs},
                              {"outputs", outputs},
+                             {"dead_letter", p.dead_letter},
                              {"window", p.window},
                              {"input_content_type", p.input_content_type},
                              {"output_content_type", p.output_content_type},
@@ -122,6 +123,7 @@ absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view origi
       Field(p, "function_address", spec.function_address);
       Field(p, "function_url", spec.function_url);
       Field(p, "image", spec.image);
+      Field(p, "dead_letter", spec.dead_letter);
       Field(p, "window", spec.window);
       Field(p, "input_content_type", spec.input_content_type);
       Field(p, "output_content_type", spec.output_content_type);

@@ -60,6 +60,9 @@ struct ProcessorSpec {
   std::string image;             // cluster mode only
   std::vector<InputRef> inputs;
   std::vector<OutputRef> outputs;
+  // Stream for records whose window failed for good (runnel-processor --dead-letter); "" = none.
+  // On the inputs' gateway, of content type "*/*" (dead letters keep their input's type).
+  std::string dead_letter;
   std::string window;
   std::string input_content_type;   // what the function accepts ("" = anything)
   std::string output_content_type;  // what the function produces ("" = anything)

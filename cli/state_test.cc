@@ -20,6 +20,7 @@ State SampleState() {
   p.env = {{"K", "V"}};
   p.working_dir = "/somewhere";
   p.function_url = "/invoke";
+  p.dead_letter = "numbers-dlq";
   p.ports = {{1, 2, 3}, {4, 5, 6}};
   s.processors["sq"] = p;
   return s;
@@ -35,6 +36,7 @@ TEST(State, RoundTripsThroughJson) {
   EXPECT_EQ(back->streams.at("numbers").partitions, 3);
   EXPECT_EQ(back->processors.at("sq").working_dir, "/somewhere");
   EXPECT_EQ(back->processors.at("sq").function_url, "/invoke");
+  EXPECT_EQ(back->processors.at("sq").dead_letter, "numbers-dlq");
 }
 
 TEST(State, MalformedFileIsDataLossNamingIt) {

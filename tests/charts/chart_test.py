@@ -169,6 +169,14 @@ class Chart(unittest.TestCase):
         self.assertEqual(mounts, ["/var/riff/bindings/input_000/metadata", "/var/riff/bindings/input_000/secret",
                                   "/var/riff/bindings/output_000/metadata", "/var/riff/bindings/output_000/secret"])
 
+    def test_dead_letter_stream_is_passed_to_the_sidecar(self):
+        d = find(render([ci_values()]), "Deployment", "square-processor")
+        self.assertNotIn("RUNNEL_DEAD_LETTER", env(container(d, "processor")))
+        d = find(render([ci_values()], ["processors[0].deadLetter=squares-dlq"]), "Deployment",
+                 "square-processor")
+        self.assertRegex(env(container(d, "processor"))["RUNNEL_DEAD_LETTER"],
+                         r"^[a-z0-9-]+-gateway:\d+/squares-dlq$")
+
     def test_http_function_served_by_its_image(self):
         d = find(render([ci_values()]), "Deployment", "shout-processor")
         fn = container(d, "function")
