@@ -110,6 +110,67 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever(
   EXPECT_EQ(got, (std::vector<std::string>{"HELLO!", "STREAMS!"}));
 }
 
+TEST_F(CliPipeline, DeadLetterStreamTakesWhatTheFunctionRefuses) {
+  ASSERT_EQ(Runnel({"gateway", "create", "main"}).code, 0);
+  for (const char* s : {"words", "shouts"}) {
+    ASSERT_EQ(Runnel({"stream", "create", s, "--gateway", "main", "--content-type",
+                      "text/plain"}).code, 0);
+  }
+  ASSERT_EQ(Runnel({"stream", "create", "narrow-dlq", "--gateway", "main", "--content-type",
+                    "text/plain"}).code, 0);
+  ASSERT_EQ(Runnel({"stream", "create", "dlq", "--gateway", "main", "--content-type", "*/*"}).code,
+            0);
+  // Refuses with 400 any word that is not all letters; upper-cases the others.
+  const std::string server = R"(python3 -c '
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        word = self.rfile.read(int(self.headers["Content-Length"]))
+        ok = word.isalpha()
+        body = word.upper() if ok else b"not a word"
+        self.send_response(200 if ok else 400)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+')";
+  const std::vector<std::string> create{"processor", "create", "shout", "--function-cmd", server,
+                                        "--function-url", "/", "--input", "words@earliest",
+                                        "--output", "shouts"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = create;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  // Unknown and narrow dead-letter streams are refused before anything starts.
+  CliResult r = Runnel(with({"--dead-letter", "nowhere"}));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\"nowhere\" not found"));
+  r = Runnel(with({"--dead-letter", "narrow-dlq"}));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("must carry \"*/*\""));
+  EXPECT_THAT(r.output, HasSubstr("--content-type '*/*'"));
+  EXPECT_THAT(Runnel({"processor", "list"}).output, HasSubstr("No processors found."));
+
+  r = Runnel(with({"--dead-letter", "dlq"}));
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(Runnel({"publish", "words", "--payload", "hello", "--payload", "42",
+                    "--payload", "streams"}).code, 0);
+  r = Runnel({"subscribe", "shouts", "--from-beginning", "--max", "2", "--timeout", "60s"});
+  ASSERT_EQ(r.code, 0) << r.output << Runnel({"processor", "tail", "shout", "--no-follow"}).output;
+  std::vector<std::string> got;
+  for (const std::string& line : JsonLines(r.output)) {
+    got.push_back(nlohmann::json::parse(line)["payload"].get<std::string>());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"HELLO", "STREAMS"}));
+  r = Runnel({"subscribe", "dlq", "--from-beginning", "--max", "1", "--timeout", "60s"});
+  ASSERT_EQ(r.code, 0) << r.output << Runnel({"processor", "tail", "shout", "--no-follow"}).output;
+  ASSERT_EQ(JsonLines(r.output).size(), 1u) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(JsonLines(r.output)[0])["payload"].get<std::string>(), "42");
+  EXPECT_THAT(r.output, HasSubstr("not a word"));  // The function's answer, in a header.
+}
+
 // GET http://127.0.0.1:port/path; the body ("" on any failure). Bounded by 5s socket timeouts.
 std::string HttpGet(int port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
