@@ -33,18 +33,6 @@ double MetricValue(const std::string& text, const std::string& series) {
   return std::stod(text.substr(at + series.size() + 1));
 }
 
-std::vector<std::string> Payloads(const std::vector<Received>& records) {
-  std::vector<std::string> out;
-  for (const Received& r : records) out.push_back(r.event.data());
-  return out;
-}
-
-std::vector<std::string> Numbers(int from, int to) {
-  std::vector<std::string> out;
-  for (int i = from; i <= to; ++i) out.push_back(std::to_string(i));
-  return out;
-}
-
 std::vector<std::string> Squares(int from, int to, std::set<int> except = {}) {
   std::vector<std::string> out;
   for (int i = from; i <= to; ++i) {
@@ -142,42 +130,6 @@ class HttpProcessor : public PipelineTest {
     return out;
   }
 
-  // GET /metrics of the processor (its HTTP port is in its "serving" log line).
-  std::string Metrics(ChildProcess* processor) {
-    namespace beast = boost::beast;
-    namespace http = beast::http;
-    auto line = processor->WaitForLogLine("runnel-processor serving", absl::Seconds(5));
-    if (!line.ok()) return "";
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::resolver resolver(ioc);
-    beast::tcp_stream stream(ioc);
-    stream.expires_after(std::chrono::seconds(10));
-    beast::error_code ec;
-    auto endpoints =
-        resolver.resolve("127.0.0.1", std::to_string(FieldFromLogLine(*line, "http_port")), ec);
-    if (ec) return "";
-    stream.connect(endpoints, ec);
-    if (ec) return "";
-    http::request<http::string_body> req(http::verb::get, "/metrics", 11);
-    req.set(http::field::host, "127.0.0.1");
-    http::write(stream, req, ec);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(stream, buffer, res, ec);
-    return ec ? "" : res.body();
-  }
-
-  // Polls /metrics until it contains `line`; false after `timeout`.
-  bool WaitForMetric(ChildProcess* processor, const std::string& line,
-                     absl::Duration timeout = absl::Seconds(10)) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      if (absl::StrContains(Metrics(processor), line)) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
-  }
-
   std::vector<ChildProcess> plain_;
 };
 
@@ -196,10 +148,10 @@ TEST_F(HttpProcessor, DrivesTheSdkSquareOverItsHttpPort) {
   EXPECT_EQ(out[0].event.data_content_type(), "application/json");
   EXPECT_EQ(out[0].event.source(), "squarer");
   EXPECT_TRUE(WaitForGroupOffset("numbers", "squarer", 299)) << GroupOffset("numbers", "squarer");
-  EXPECT_TRUE(WaitForMetric(
+  EXPECT_TRUE(WaitForProcessorMetric(
       p, "runnel_processor_function_requests_total{transport=\"http\",code=\"200\"} 300"))
-      << Metrics(p);
-  EXPECT_THAT(Metrics(p), HasSubstr("runnel_processor_function_request_seconds_count"
+      << ProcessorMetrics(p);
+  EXPECT_THAT(ProcessorMetrics(p), HasSubstr("runnel_processor_function_request_seconds_count"
                                     "{transport=\"http\"} 300"));
   auto code = p->Stop(SIGTERM, absl::Seconds(30));
   ASSERT_TRUE(code.ok()) << code.status();
@@ -270,7 +222,7 @@ TEST_F(HttpProcessor, ServerErrorsAreRetriedUntilTheFunctionAnswers) {
   EXPECT_EQ(Payloads(ReadAtLeast("squares", 20)), Squares(1, 20)) << p->Log();
   EXPECT_TRUE(WaitForGroupOffset("numbers", "flaky", 19));
   EXPECT_TRUE(ReadAtLeast("dlq", 1, absl::Milliseconds(500)).empty());
-  const std::string metrics = Metrics(p);
+  const std::string metrics = ProcessorMetrics(p);
   EXPECT_THAT(metrics, HasSubstr("runnel_processor_function_requests_total{transport=\"http\","
                                  "code=\"500\"} 20"));
   EXPECT_THAT(metrics, HasSubstr("runnel_processor_function_retries_total{transport=\"http\","
@@ -298,8 +250,9 @@ TEST_F(HttpProcessor, ClientErrorDeadLettersOneRecordAndThePipelineContinues) {
   EXPECT_EQ(ext.at("runnelattempts"), "1");  // 4xx is not retried.
   EXPECT_EQ(ext.at("runnelprocessor"), "rej");
   EXPECT_TRUE(WaitForGroupOffset("numbers", "rej", 29));
-  EXPECT_THAT(Metrics(p), HasSubstr("runnel_processor_function_requests_total{transport=\"http\","
-                                    "code=\"415\"} 1"));
+  EXPECT_THAT(ProcessorMetrics(p),
+              HasSubstr("runnel_processor_function_requests_total{transport=\"http\","
+                        "code=\"415\"} 1"));
 }
 
 // The gateway refuses the text/csv answer to 13 for the JSON output stream (INVALID_ARGUMENT):
@@ -330,7 +283,7 @@ TEST_F(HttpProcessor, OutputRefusedForItsContentTypeIsRetriedThenDeadLetteredAnd
                                                     "400"}))
       << p->Log();
   EXPECT_TRUE(WaitForGroupOffset("numbers", "csv", 7));
-  const std::string metrics = Metrics(p);
+  const std::string metrics = ProcessorMetrics(p);
   // One refusal per attempt, plus one more should the refused group have shared a batch.
   EXPECT_GE(MetricValue(metrics, "runnel_processor_publish_refused_total{stream=\"squares\","
                                  "output=\"squares\"}"),
@@ -361,7 +314,7 @@ TEST_F(HttpProcessor, HangingRequestTimesOutAndIsDeadLetteredAfterItsRetries) {
               StartsWith("DEADLINE_EXCEEDED: POST " + url + ": no complete response within"));
   EXPECT_TRUE(WaitForGroupOffset("numbers", "hang", 9));
   // 7 timed out twice (a slow machine may add a timed-out attempt of another record).
-  const std::string metrics = Metrics(p);
+  const std::string metrics = ProcessorMetrics(p);
   EXPECT_GE(MetricValue(metrics, "runnel_processor_function_requests_total{transport=\"http\","
                                  "code=\"timeout\"}"),
             2)

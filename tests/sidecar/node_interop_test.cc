@@ -63,12 +63,6 @@ class NodeInteropTest : public PipelineTest {
   std::string server_js_;
 };
 
-std::vector<std::string> Payloads(const std::vector<Received>& records) {
-  std::vector<std::string> out;
-  for (const Received& r : records) out.push_back(r.event.data());
-  return out;
-}
-
 TEST_F(NodeInteropTest, RequestReplyFunctionLosesNothingWithTheHalfCloseMitigation) {
   const int n = 2000;
   CreateStream("numbers");

@@ -32,6 +32,20 @@ struct Received {
   liiklus::LiiklusEvent event;
 };
 
+// The payloads of `records`, in order.
+inline std::vector<std::string> Payloads(const std::vector<Received>& records) {
+  std::vector<std::string> out;
+  for (const Received& r : records) out.push_back(r.event.data());
+  return out;
+}
+
+// "from", ..., "to" as decimal strings.
+inline std::vector<std::string> Numbers(int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i <= to; ++i) out.push_back(std::to_string(i));
+  return out;
+}
+
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {

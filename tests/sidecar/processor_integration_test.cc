@@ -20,18 +20,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAreArray;
 
-std::vector<std::string> Payloads(const std::vector<Received>& records) {
-  std::vector<std::string> out;
-  for (const Received& r : records) out.push_back(r.event.data());
-  return out;
-}
-
-std::vector<std::string> Numbers(int from, int to) {
-  std::vector<std::string> out;
-  for (int i = from; i <= to; ++i) out.push_back(std::to_string(i));
-  return out;
-}
-
 class ProcessorIntegration : public PipelineTest {};
 
 TEST_F(ProcessorIntegration, MapSquaresEveryRecordAndAcksTheInputs) {
