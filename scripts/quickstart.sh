@@ -31,4 +31,10 @@ run processor create square --function-cmd "$build_dir/sdk/examples/square" \
   --input numbers@earliest --output squares
 run publish numbers --payload 1 --payload 2 --payload 3 --payload 4
 run subscribe squares --from-beginning --max 4 --timeout 60s
+# Inputs are acknowledged once their window's outputs are stored, a moment after the squares
+# show up: give the acks up to 10 s, so that the status below shows the lag they leave (0).
+for _ in $(seq 1 50); do
+  "$runnel" processor status square 2>/dev/null | grep -q "lag: 0" && break
+  sleep 0.2
+done
 run processor status square
