@@ -1,8 +1,9 @@
-// HTTP/1.1 keep-alive load generator: C connections on one epoll thread, each with one request
-// outstanding (POST / with a JSON number), for a fixed duration. Counts complete 200 responses.
-// Prints "reqs_per_s=<x> non_200=<n>".
+// HTTP/1.1 keep-alive load generator: C connections on one epoll thread, each with D requests
+// outstanding (POST / with a JSON number; D = 1 unless pipelining is asked for), for a fixed
+// duration. Counts complete 200 responses; each batch of responses read is answered with as many
+// new requests in one write. Prints "reqs_per_s=<x> non_200=<n>".
 //
-// Usage: http_load <port> <connections> <seconds>
+// Usage: http_load <port> <connections> <seconds> [pipeline-depth]
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,14 +26,14 @@ struct Conn {
   std::string in;
 };
 
-// Parses one complete response at the front of `buf`; returns its length or 0 if incomplete.
-size_t CompleteResponse(const std::string& buf, int* status) {
-  size_t end = buf.find("\r\n\r\n");
+// Parses one complete response in `buf` starting at `from`; returns its length or 0 if incomplete.
+size_t CompleteResponse(const std::string& buf, size_t from, int* status) {
+  size_t end = buf.find("\r\n\r\n", from);
   if (end == std::string::npos) {
     return 0;
   }
   size_t length = 0;
-  size_t pos = 0;
+  size_t pos = from;
   while ((pos = buf.find('\n', pos)) != std::string::npos && pos < end) {
     ++pos;
     if (strncasecmp(buf.c_str() + pos, "content-length:", 15) == 0) {
@@ -42,25 +43,39 @@ size_t CompleteResponse(const std::string& buf, int* status) {
   if (buf.size() < end + 4 + length) {
     return 0;
   }
-  *status = std::atoi(buf.c_str() + 9);
-  return end + 4 + length;
+  *status = std::atoi(buf.c_str() + from + 9);
+  return end + 4 + length - from;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s <port> <connections> <seconds>\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: %s <port> <connections> <seconds> [pipeline-depth]\n", argv[0]);
     return 2;
   }
   int port = std::atoi(argv[1]);
   int connections = std::atoi(argv[2]);
   double seconds = std::atof(argv[3]);
+  const int depth = argc == 5 ? std::atoi(argv[4]) : 1;
+  if (depth < 1) {
+    std::fprintf(stderr, "http_load: pipeline depth must be at least 1\n");
+    return 2;
+  }
   const std::string body = "1.2345678901234567890123456789012345678901234567890123456789012";
   const std::string request =
       "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
       "Accept: application/json\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string requests;  // `depth` requests back to back; a prefix of k of them is written.
+  for (int i = 0; i < depth; ++i) {
+    requests += request;
+  }
+  // Writes `k` requests on `fd` in one write; false on failure.
+  auto send_requests = [&](int fd, int k) {
+    const size_t size = request.size() * static_cast<size_t>(k);
+    return write(fd, requests.data(), size) == static_cast<ssize_t>(size);
+  };
 
   int ep = epoll_create1(0);
   std::vector<Conn> conns(connections);
@@ -87,7 +102,7 @@ int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::duration<double>(seconds);
   for (Conn& c : conns) {
-    if (write(c.fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    if (!send_requests(c.fd, depth)) {
       std::perror("write");
       return 1;
     }
@@ -105,13 +120,17 @@ int main(int argc, char** argv) {
       }
       c.in.append(buf, static_cast<size_t>(r));
       int status = 0;
-      while (size_t len = CompleteResponse(c.in, &status)) {
-        c.in.erase(0, len);
+      int answered = 0;
+      size_t consumed = 0;
+      while (size_t len = CompleteResponse(c.in, consumed, &status)) {
+        consumed += len;
+        ++answered;
         (status == 200 ? ok : bad)++;
-        if (write(c.fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-          std::perror("write");
-          return 1;
-        }
+      }
+      c.in.erase(0, consumed);
+      if (answered > 0 && !send_requests(c.fd, answered)) {
+        std::perror("write");
+        return 1;
       }
     }
   }

@@ -94,7 +94,7 @@ class InvokeCall final : public grpc::ServerBidiReactor<InputSignal, OutputSigna
       return;
     }
     if (!outbox_.empty()) {
-      StartWrite(&outbox_.front());
+      StartNextWriteLocked();
       return;
     }
     write_in_flight_ = false;
@@ -314,9 +314,22 @@ class InvokeCall final : public grpc::ServerBidiReactor<InputSignal, OutputSigna
     }
     if (!write_in_flight_) {
       write_in_flight_ = true;
-      StartWrite(&outbox_.front());
+      StartNextWriteLocked();
     }
     return absl::OkStatus();
+  }
+
+  // Writes the outbox's front. When more frames are queued behind it, the write carries gRPC's
+  // buffer hint so chttp2 gathers them into one socket write (a hinted write completes at once
+  // while the stream's buffered bytes stay under the transport's write buffer, which Start()
+  // keeps small); the last frame of a burst goes unhinted and flushes them all, so a hinted
+  // frame never waits for a flush that does not come.
+  void StartNextWriteLocked() {
+    if (outbox_.size() > 1) {
+      StartWrite(&outbox_.front(), grpc::WriteOptions().set_buffer_hint());
+    } else {
+      StartWrite(&outbox_.front());
+    }
   }
 
   // Runs on a worker thread: the whole function invocation.
@@ -434,6 +447,10 @@ class GrpcTransport final : public Transport {
     builder.AddListeningPort(options_.host + ":" + std::to_string(options_.grpc_port),
                              grpc::InsecureServerCredentials(), &port_);
     builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_grpc_message_bytes));
+    // Small, so that a burst of hinted output frames is flushed every few dozen frames rather
+    // than held until gRPC's 64 KiB default fills (which also exceeded the caller's initial
+    // flow-control window in the sidecar's measurements; docs/threading.md).
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 8192);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
     if (!server_ || port_ == 0) {
