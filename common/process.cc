@@ -2,6 +2,8 @@
 
 #include <csignal>
 
+#include "absl/synchronization/mutex.h"
+
 extern char** environ;
 
 namespace runnel {
@@ -38,6 +40,10 @@ const char* StopSignals::Wait() const {
   int signal = 0;
   sigwait(&set, &signal);  // Fails only for an invalid set; `set` is valid.
   return signal == SIGTERM ? "SIGTERM" : "SIGINT";
+}
+
+void DisableMutexDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 }  // namespace runnel

@@ -1,6 +1,6 @@
 #pragma once
-// What every Runnel executable's main() does the same way: read its environment, and wait for
-// SIGTERM/SIGINT on the main thread while the server threads run.
+// What every Runnel executable's main() does the same way: read its environment, wait for
+// SIGTERM/SIGINT on the main thread while the server threads run, and set abseil up for serving.
 
 #include <map>
 #include <string>
@@ -22,5 +22,12 @@ class StopSignals {
   // Blocks until SIGTERM or SIGINT arrives; returns its name ("SIGTERM" or "SIGINT").
   const char* Wait() const;
 };
+
+// Turns off absl::Mutex deadlock detection in this process. Debian's abseil is compiled without
+// NDEBUG, so by default every absl::Mutex acquisition (ours, and gRPC's own, which are most of
+// them) goes through abseil's debug-only lock-order graph under one process-wide lock: a few
+// percent of a server's CPU and a point of contention between all its threads. Servers call this
+// first thing in main(); tests do not, so they keep the checking.
+void DisableMutexDeadlockDetection();
 
 }  // namespace runnel

@@ -19,6 +19,7 @@
 
 int main(int argc, char** argv) {
   const runnel::StopSignals stop_signals;  // Before any thread starts.
+  runnel::DisableMutexDeadlockDetection();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto config = runnel::sidecar::ParseProcessorCommandLine(args, runnel::CurrentEnvironment());
   if (!config.ok()) {

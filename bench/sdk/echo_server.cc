@@ -79,6 +79,7 @@ class Service final : public streaming::Riff::CallbackService {
 
 int main(int argc, char** argv) {
   const runnel::StopSignals stop_signals;  // Before any thread starts.
+  runnel::DisableMutexDeadlockDetection();
   Service service;
   int port = 0;
   grpc::ServerBuilder builder;

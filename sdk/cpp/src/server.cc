@@ -1,7 +1,5 @@
 #include "runnel/sdk/server.h"
 
-#include <pthread.h>
-#include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <utility>
 
 #include "common/logging.h"
+#include "common/process.h"
 #include "sdk/cpp/src/config.h"
 #include "sdk/cpp/src/transport.h"
 #include "sdk/cpp/src/worker_pool.h"
@@ -110,14 +109,8 @@ int Run(int argc, char** argv, Function function) {
     std::cerr << argv[0] << ": " << options.status().message() << "\n";
     return 1;
   }
-  // Block the shutdown signals before any thread starts, so that every thread inherits the mask
-  // and only sigwait() below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+  const StopSignals stop_signals;  // Before any thread starts.
+  DisableMutexDeadlockDetection();
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(std::move(function), *std::move(options));
   if (!server.ok()) {
@@ -129,9 +122,8 @@ int Run(int argc, char** argv, Function function) {
   std::fflush(stdout);
   RUNNEL_LOG(INFO) << "serving" << Kv("grpc_port", (*server)->grpc_port())
                    << Kv("http_port", (*server)->http_port());
-  int received = 0;
-  sigwait(&signals, &received);
-  RUNNEL_LOG(INFO) << "shutting down" << Kv("signal", received);
+  const char* signal = stop_signals.Wait();
+  RUNNEL_LOG(INFO) << "shutting down" << Kv("signal", signal);
   (*server)->Shutdown();
   RUNNEL_LOG(INFO) << "stopped";
   return 0;
