@@ -108,15 +108,81 @@ absl::Status CheckJsonCharset(const MediaType& mt) {
 }
 
 std::string FormatNumber(double v) {
+  char buf[64];
   if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-    return buf;
+    // Integral: without a fraction or exponent ("4", not "4.0" or "4e0"), as JSON writers do.
+    // The cast is exact below 1e15; -0 keeps its sign, as printf's "%.0f" did.
+    char* p = buf;
+    if (v == 0 && std::signbit(v)) {
+      *p++ = '-';
+    }
+    auto [end, ec] = std::to_chars(p, buf + sizeof buf, static_cast<int64_t>(v));
+    return std::string(buf, end);
   }
   // Shortest representation that round-trips.
-  char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, end);
+}
+
+bool IsJsonWhitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The value of `payload` when it is one JSON number (RFC 8259 section 6) and nothing else but
+// JSON whitespace around it; nullopt for anything else (other JSON, bad input, a number out of
+// double's range), which the full parser then handles, errors included. Numbers are most of what
+// streaming functions decode, and this spares them nlohmann's DOM and its allocations.
+std::optional<double> PlainJsonNumber(std::string_view payload) {
+  while (!payload.empty() && IsJsonWhitespace(payload.front())) {
+    payload.remove_prefix(1);
+  }
+  while (!payload.empty() && IsJsonWhitespace(payload.back())) {
+    payload.remove_suffix(1);
+  }
+  size_t i = 0;
+  const size_t n = payload.size();
+  if (i < n && payload[i] == '-') {
+    ++i;
+  }
+  if (i < n && payload[i] == '0') {
+    ++i;
+  } else if (i < n && IsDigit(payload[i])) {
+    while (i < n && IsDigit(payload[i])) {
+      ++i;
+    }
+  } else {
+    return std::nullopt;
+  }
+  if (i < n && payload[i] == '.') {
+    ++i;
+    if (i == n || !IsDigit(payload[i])) {
+      return std::nullopt;
+    }
+    while (i < n && IsDigit(payload[i])) {
+      ++i;
+    }
+  }
+  if (i < n && (payload[i] == 'e' || payload[i] == 'E')) {
+    ++i;
+    if (i < n && (payload[i] == '+' || payload[i] == '-')) {
+      ++i;
+    }
+    if (i == n || !IsDigit(payload[i])) {
+      return std::nullopt;
+    }
+    while (i < n && IsDigit(payload[i])) {
+      ++i;
+    }
+  }
+  if (i != n) {
+    return std::nullopt;
+  }
+  double v = 0;
+  auto [end, ec] = std::from_chars(payload.data(), payload.data() + n, v);
+  if (ec != std::errc() || end != payload.data() + n) {
+    return std::nullopt;
+  }
+  return v;
 }
 
 }  // namespace
@@ -165,6 +231,12 @@ absl::StatusOr<double> DecodeNumber(const Message& in) {
     return mt.status();
   }
   if (IsJson(*mt)) {
+    if (absl::Status s = CheckJsonCharset(*mt); !s.ok()) {
+      return s;
+    }
+    if (std::optional<double> v = PlainJsonNumber(in.payload)) {
+      return *v;
+    }
     absl::StatusOr<nlohmann::json> j = DecodeJson(in);
     if (!j.ok()) {
       return j.status();

@@ -32,6 +32,34 @@ TEST(Codec, DecodesNumbersFromJsonAndText) {
   EXPECT_EQ(*DecodeAs<double>(In(" 7\n", "text/plain; charset=utf-8")), 7);
 }
 
+// Decoding a JSON number has a fast path; it must agree with the full JSON parser everywhere.
+TEST(Codec, JsonNumbersDecodeAsTheJsonParserReadsThem) {
+  for (const char* text : {"0", "-0", "7", "-12", "2.5", "-0.125", "1e3", "1E-3", "6.02e+23",
+                           "123456789012345678901234567890", "0.1", " 42 ", "\t\n3\r\n",
+                           "1.7976931348623157e308", "4.9e-324"}) {
+    absl::StatusOr<double> fast = DecodeAs<double>(In(text, "application/json"));
+    ASSERT_TRUE(fast.ok()) << text << ": " << fast.status();
+    EXPECT_EQ(*fast, nlohmann::json::parse(text).get<double>()) << text;
+  }
+  for (const char* text : {"", "-", "01", "1.", ".5", "+1", "1e", "1e+", "0x10", "1 2", "NaN",
+                           "Infinity", "1,", "--1", "1.5.5", "\"1\""}) {
+    EXPECT_TRUE(HasPrefix(DecodeAs<double>(In(text, "application/json")).status(),
+                          kBadInputPrefix))
+        << "'" << text << "'";
+  }
+  EXPECT_TRUE(HasPrefix(DecodeAs<double>(In("1", "application/json; charset=utf-16")).status(),
+                        kUnsupportedMediaTypePrefix));
+}
+
+TEST(Codec, IntegralNumbersEncodeWithoutFractionOrExponent) {
+  EXPECT_EQ(EncodeAs(0.0, Accept("application/json"))->payload, "0");
+  EXPECT_EQ(EncodeAs(-0.0, Accept("application/json"))->payload, "-0");
+  EXPECT_EQ(EncodeAs(-16.0, Accept("application/json"))->payload, "-16");
+  EXPECT_EQ(EncodeAs(999999999999999.0, Accept("application/json"))->payload, "999999999999999");
+  EXPECT_EQ(EncodeAs(1e15, Accept("application/json"))->payload, "1e+15");
+  EXPECT_EQ(EncodeAs(1.5, Accept("application/json"))->payload, "1.5");
+}
+
 TEST(Codec, NumberFromBadPayloadIsBadInput) {
   EXPECT_TRUE(HasPrefix(DecodeAs<double>(In("{", "application/json")).status(), kBadInputPrefix));
   EXPECT_TRUE(HasPrefix(DecodeAs<double>(In("\"x\"", "application/json")).status(),
