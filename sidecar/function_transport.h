@@ -29,6 +29,15 @@ struct FunctionCallCallbacks {
   // transport fails the call with `status` instead.
   std::function<void(size_t index, absl::Status status, std::map<std::string, std::string> detail)>
       on_reject;
+  // Flow control of the outputs (optional), asked after each on_output. True: read on. False:
+  // the call is paused and reads nothing more from the function until `resume` runs: riff-rpc
+  // issues no further read on its stream (HTTP/2 flow control then stops the function), HTTP
+  // starts no further request of this call (those in flight complete and their outputs are
+  // handed over). The callee keeps `resume` and runs it at
+  // most once, from any thread, without locks held; it never blocks and is harmless once the
+  // call is over. A paused call still ends: Cancel() resumes it (its reads then fail), and
+  // on_done follows as usual.
+  std::function<bool(absl::AnyInvocable<void() &&> resume)> may_read;
 };
 
 // One invocation. Thread-safe; methods never block. Calls after completion are ignored.
@@ -39,7 +48,7 @@ class FunctionCall {
   virtual void Send(streaming::InputFrame frame) = 0;
   // Half-closes the request stream once the queued frames are written.
   virtual void Close() = 0;
-  // Abandons the call; on_done follows with CANCELLED (unless it already ran).
+  // Abandons the call, paused or not; on_done follows with CANCELLED (unless it already ran).
   virtual void Cancel() = 0;
 };
 

@@ -1,5 +1,9 @@
 // riff-rpc over the gRPC callback API. One ClientBidiReactor per invocation: one read and one
 // write in flight; queued writes in a deque; the reactor keeps itself alive until OnDone.
+// Outputs are flow-controlled by withholding the next read (FunctionCallCallbacks::may_read): a
+// paused call holds no read, so HTTP/2 flow control stops the function; a hold keeps the call
+// from ending until the read is issued again, from whichever thread resumes it.
+#include <cstdint>
 #include <deque>
 
 #include <grpcpp/grpcpp.h>
@@ -58,7 +62,19 @@ class InvokeReactor final
     close_requested_ = true;
     MaybeWriteLocked();
   }
-  void Cancel() override { context_.TryCancel(); }
+  void Cancel() override {
+    context_.TryCancel();
+    bool read = false;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;  // Never pause again: the reads that follow fail at once.
+      read = paused_;
+      paused_ = false;
+    }
+    if (read) {
+      ReadAfterPause();
+    }
+  }
 
   // grpc::ClientBidiReactor
   void OnWriteDone(bool ok) override {
@@ -75,11 +91,17 @@ class InvokeReactor final
     if (!ok) {
       return;
     }
+    bool read_on = true;
     if (incoming_.has_data()) {
       callbacks_.on_output(std::move(*incoming_.mutable_data()));
+      if (callbacks_.may_read) {
+        read_on = AskToReadOn();
+      }
     }
     incoming_.Clear();
-    StartRead(&incoming_);
+    if (read_on) {
+      StartRead(&incoming_);
+    }
   }
   void OnDone(const grpc::Status& status) override {
     {
@@ -91,6 +113,67 @@ class InvokeReactor final
   }
 
  private:
+  // Reaction thread (OnReadDone), after an output: true to read on. False when paused; the
+  // resume (or Cancel) then issues the read. The resume may run on another thread before
+  // may_read has even returned; `ticket` tells a resume of this pause from a late one.
+  bool AskToReadOn() {
+    uint64_t ticket = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) {
+        return true;
+      }
+      ticket = ++pause_ticket_;
+    }
+    // self_ is only reset in OnDone, which cannot run during this reaction.
+    if (callbacks_.may_read([self = self_, ticket] { self->Resume(ticket); })) {
+      return true;
+    }
+    // Paused. The hold keeps OnDone away while no read is outstanding; it is taken before the
+    // pause is visible to Resume, which removes it.
+    AddHold();
+    bool read_now = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (resumed_ticket_ == ticket || cancelled_) {
+        read_now = true;  // Resumed (or cancelled) before we got here.
+      } else {
+        paused_ = true;
+      }
+    }
+    if (read_now) {
+      ReadAfterPause();
+    }
+    return false;
+  }
+
+  // Any thread: the budget has room again for the pause `ticket`.
+  void Resume(uint64_t ticket) {
+    bool read = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ticket != pause_ticket_) {
+        return;  // Only the latest pause can be waiting.
+      }
+      if (paused_) {
+        paused_ = false;
+        read = true;
+      } else {
+        resumed_ticket_ = ticket;  // AskToReadOn has not marked the pause yet; it reads itself.
+      }
+    }
+    if (read) {
+      ReadAfterPause();
+    }
+  }
+
+  // Issues the withheld read, then drops the pause's hold (the read now keeps the call alive).
+  // Outside mu_: RemoveHold may run OnDone, which takes mu_.
+  void ReadAfterPause() {
+    StartRead(&incoming_);
+    RemoveHold();
+  }
+
   // Starting a write under the lock is safe: gRPC never runs a reaction inline from StartWrite.
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (write_in_flight_ || done_ || failed_) {
@@ -128,6 +211,11 @@ class InvokeReactor final
   bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
   bool failed_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  // Output flow control: at most one pause at a time, numbered.
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;      // No read outstanding; a hold taken.
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t pause_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t resumed_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<InvokeReactor> self_;  // Released in OnDone.
 };
 

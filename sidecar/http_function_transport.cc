@@ -1,6 +1,9 @@
 // The Beast shell around http_function.h. Everything below runs on the transport's one I/O
 // thread except the public entry points (Start, Send, Close, Cancel, WaitReady), which only post
-// to it; so no state here needs a lock. Connections follow Beast's async client example
+// to it; so no state here needs a lock.
+// Output flow control (FunctionCallCallbacks::may_read): a paused call's requests are parked
+// instead of started (requests in flight finish), and go back to the front of the queue when the
+// call resumes. Connections follow Beast's async client example
 // (shared_from_this, tcp_stream deadlines, error_code overloads).
 
 #include <utility>  // Must precede Boost 1.74's Asio under GCC 12 in C++20 mode.
@@ -236,16 +239,23 @@ class HttpCall final : public FunctionCall, public std::enable_shared_from_this<
   void Begin(absl::Time deadline);
   void Complete(size_t index, HttpVerdict verdict);
   bool done() const { return done_; }
+  bool paused() const { return paused_; }
+  // Keeps a request of a paused call until it resumes.
+  void Park(std::unique_ptr<PendingRequest> request) { parked_.push_back(std::move(request)); }
   SteadyTime deadline() const { return deadline_; }
 
  private:
   void OnSend(streaming::InputFrame frame);
+  // After an output was handed over: asks may_read, pausing the call on a no.
+  void AskToReadOn();
+  void OnResume(uint64_t ticket);
   void MaybeFinish() {
     if (closed_ && results_.pending() == 0) Finish(absl::OkStatus());
   }
   void Finish(absl::Status status) {
     if (done_) return;
     done_ = true;
+    parked_.clear();  // They point back at this call.
     if (deadline_timer_) deadline_timer_->cancel();
     std::move(callbacks_.on_done)(std::move(status));
   }
@@ -259,6 +269,9 @@ class HttpCall final : public FunctionCall, public std::enable_shared_from_this<
   size_t handed_out_ = 0;  // Index of the next result to hand out.
   bool closed_ = false;
   bool done_ = false;
+  bool paused_ = false;  // may_read said no: no new request starts.
+  uint64_t pause_ticket_ = 0;
+  std::deque<std::unique_ptr<PendingRequest>> parked_;  // Requests held back while paused.
   SteadyTime deadline_ = SteadyTime::max();
   std::unique_ptr<asio::steady_timer> deadline_timer_;
 };
@@ -319,6 +332,16 @@ class HttpFunctionTransport final : public FunctionTransport {
     Pump();
   }
 
+  // I/O thread: a resumed call's parked requests, in their order, at the front: they have
+  // waited longest.
+  void Unpark(std::deque<std::unique_ptr<PendingRequest>> parked) {
+    while (!parked.empty()) {
+      queue_.push_front(std::move(parked.back()));
+      parked.pop_back();
+    }
+    Pump();
+  }
+
  private:
   // Starts queued requests while fewer than max_inflight run. Each running request holds one
   // connection, so connections never outnumber max_inflight.
@@ -327,6 +350,10 @@ class HttpFunctionTransport final : public FunctionTransport {
       std::unique_ptr<PendingRequest> request = std::move(queue_.front());
       queue_.pop_front();
       if (request->call->done()) continue;  // Cancelled, failed or past its deadline.
+      if (request->call->paused()) {
+        request->call->Park(std::move(request));
+        continue;
+      }
       std::shared_ptr<Connection> connection;
       if (!idle_.empty()) {
         connection = std::move(idle_.back());
@@ -494,7 +521,10 @@ void HttpCall::Complete(size_t index, HttpVerdict verdict) {
     const size_t i = handed_out_++;
     switch (v.kind) {
       case HttpVerdict::Kind::kOutput:
-        if (has_output_) callbacks_.on_output(std::move(v.output));
+        if (has_output_) {
+          callbacks_.on_output(std::move(v.output));
+          AskToReadOn();
+        }
         break;
       case HttpVerdict::Kind::kNoOutput:
         break;
@@ -509,6 +539,25 @@ void HttpCall::Complete(size_t index, HttpVerdict verdict) {
     }
   }
   MaybeFinish();
+}
+
+void HttpCall::AskToReadOn() {
+  if (!callbacks_.may_read || paused_) return;  // A paused call's answers in flight still count.
+  const uint64_t ticket = ++pause_ticket_;
+  // The resume may run on any thread; it comes back to the I/O thread, so it always finds the
+  // pause marked below.
+  paused_ = !callbacks_.may_read([self = shared_from_this(), ticket] {
+    self->transport_.Post([self, ticket] { self->OnResume(ticket); });
+  });
+}
+
+void HttpCall::OnResume(uint64_t ticket) {
+  if (!paused_ || ticket != pause_ticket_) return;
+  paused_ = false;
+  if (done_) return;
+  std::deque<std::unique_ptr<PendingRequest>> parked;
+  parked.swap(parked_);
+  transport_.Unpark(std::move(parked));
 }
 
 }  // namespace
