@@ -158,7 +158,8 @@ void Publisher::Publish(std::vector<liiklus::PublishRequest> records, Done done)
     std::lock_guard lock(mu_);
     for (liiklus::PublishRequest& r : records) {
       r.set_topic(options_.topic);
-      queue_.push_back({std::move(r), group});
+      const size_t bytes = r.ByteSizeLong();
+      queue_.push_back({std::move(r), group, bytes});
     }
   }
   cv_.notify_all();
@@ -179,6 +180,7 @@ void Publisher::Stop() {
   cv_.notify_all();
   writer_.join();
   std::vector<Done> failed;
+  size_t dropped = 0;
   {
     std::lock_guard lock(mu_);
     auto fail = [&failed](Group& g) {
@@ -187,13 +189,22 @@ void Publisher::Stop() {
     };
     for (auto& b : inflight_) {
       for (auto& [group, n] : b->groups) fail(*group);
+      dropped += static_cast<size_t>(b->request.records_size());
     }
     inflight_.clear();
     for (Pending& p : queue_) fail(*p.group);
+    dropped += queue_.size();
     queue_.clear();
   }
+  Settled(dropped);
   for (Done& done : failed) {
     std::move(done)(absl::CancelledError("publisher stopped"));
+  }
+}
+
+void Publisher::Settled(size_t records) const {
+  if (records > 0 && options_.on_settled) {
+    options_.on_settled(records);
   }
 }
 
@@ -263,6 +274,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
     std::vector<Done> completed;
     while (stream->Read(&reply)) {
       bool unexpected = false;
+      size_t acknowledged = 0;
       {
         std::lock_guard lock(mu_);
         if (inflight_.empty()) {
@@ -270,6 +282,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
         } else {
           std::shared_ptr<Batch> done = std::move(inflight_.front());
           inflight_.pop_front();
+          acknowledged = static_cast<size_t>(done->request.records_size());
           for (auto& [group, n] : done->groups) {
             group->remaining -= n;
             if (group->remaining == 0 && group->done) {
@@ -286,6 +299,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
         break;
       }
       cv_.notify_all();
+      Settled(acknowledged);
       for (Done& d : completed) {
         std::move(d)(absl::OkStatus());
       }
@@ -302,6 +316,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
 
   while (true) {
     std::shared_ptr<Batch> batch;
+    size_t dropped = 0;  // Records of groups refused for good, left in the queue.
     {
       std::unique_lock lock(mu_);
       // Idle sessions stay open: the stream is cheap and reopening costs a round trip.
@@ -318,10 +333,12 @@ absl::Status Publisher::Session(std::stop_token stop) {
       const size_t count =
           std::min(queue_.size(), static_cast<size_t>(options_.batch_records));
       batch->request.mutable_records()->Reserve(static_cast<int>(count));
+      size_t bytes = 0;
       for (size_t i = 0; i < count && !queue_.empty();) {
         Pending& p = queue_.front();
         if (p.group->failed) {
           queue_.pop_front();  // The rest of a group refused for good: its caller was told.
+          ++dropped;
           continue;
         }
         // A group under suspicion travels alone, so that a refusal names it and no other.
@@ -329,6 +346,12 @@ absl::Status Publisher::Session(std::stop_token stop) {
             (p.group->isolate || batch->groups.back().first->isolate)) {
           break;
         }
+        // Bounded in bytes too: 500 records of 200 KiB would pass the gateway's gRPC message
+        // limit, and that request would be refused whole, every time.
+        if (i > 0 && bytes + p.bytes > options_.batch_bytes) {
+          break;
+        }
+        bytes += p.bytes;
         batch->request.mutable_records()->Add(std::move(p.record));
         if (batch->groups.empty() || batch->groups.back().first != p.group) {
           batch->groups.emplace_back(std::move(p.group), 0);
@@ -337,12 +360,15 @@ absl::Status Publisher::Session(std::stop_token stop) {
         queue_.pop_front();
         ++i;
       }
-      if (batch->groups.empty()) {
-        continue;  // Only dropped records were queued.
+      if (!batch->groups.empty()) {
+        // In flight before it is written: its reply may come before Write returns. The writer
+        // keeps its own reference, so the reader dropping the batch cannot pull it from under us.
+        inflight_.push_back(batch);
       }
-      // In flight before it is written: its reply may come before Write returns. The writer
-      // keeps its own reference, so the reader dropping the batch cannot pull it from under us.
-      inflight_.push_back(batch);
+    }
+    Settled(dropped);
+    if (batch->groups.empty()) {
+      continue;  // Only dropped records were queued.
     }
     if (!stream->Write(batch->request)) {
       break;  // The call is over: the reader's Read ends too.
@@ -356,6 +382,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
   enum { kResend, kIsolated, kFailed } outcome = kResend;
   std::vector<Done> failed;
   size_t refused_records = 0;
+  size_t dropped = 0;
   {
     std::lock_guard lock(mu_);
     if (permanent && !inflight_.empty()) {
@@ -375,6 +402,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
         group.failed = true;
         if (group.done) failed.push_back(std::move(group.done));
         group.done = nullptr;
+        dropped += refused_records;
         inflight_.pop_front();
         outcome = kFailed;
       }
@@ -386,14 +414,19 @@ absl::Status Publisher::Session(std::stop_token stop) {
       for (auto g = b.groups.rbegin(); g != b.groups.rend(); ++g) {
         for (size_t k = 0; k < g->second; ++k) {
           --index;
-          if (!g->first->failed) {
-            queue_.push_front({std::move(*b.request.mutable_records(index)), g->first});
+          if (g->first->failed) {
+            ++dropped;
+            continue;
           }
+          liiklus::PublishRequest& r = *b.request.mutable_records(index);
+          const size_t bytes = r.ByteSizeLong();
+          queue_.push_front({std::move(r), g->first, bytes});
         }
       }
     }
     inflight_.clear();
   }
+  Settled(dropped);
   if (stop.stop_requested()) {
     return absl::CancelledError("stopping");
   }

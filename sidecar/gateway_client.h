@@ -3,11 +3,11 @@
 //   InputReader  Subscribe per input, ReceiveBatches per assignment, each received batch handed
 //                to a sink that may block (that is the backpressure: no Read is issued while it
 //                blocks).
-//   Publisher    PublishBatches for one output stream: batched, pipelined, bounded in flight,
-//                replies in order; a broken stream is reopened and unacknowledged batches resent.
-//                A batch the gateway refuses for good (IsPermanentPublishError) fails its
-//                group instead of being resent forever. Callers hand over groups of records and
-//                hear once per group.
+//   Publisher    PublishBatches for one output stream: batched (by records and by bytes),
+//                pipelined, bounded in flight, replies in order; a broken stream is reopened and
+//                unacknowledged batches resent. A batch the gateway refuses for good
+//                (IsPermanentPublishError) fails its group instead of being resent forever.
+//                Callers hand over groups of records and hear once per group.
 //   Acker        liiklus Ack, at most one in flight per partition so positions never go back.
 //
 // Threading: InputReader and Publisher own a few std::jthreads each and use the synchronous
@@ -102,6 +102,10 @@ bool IsPermanentPublishError(absl::StatusCode code);
 struct PublisherOptions {
   std::string topic;
   int batch_records = 500;
+  // Most bytes of records (serialized) per PublishBatches request, well below the gateway's gRPC
+  // message limit (64 MiB for runnel-gateway): a batch ends before the record that would take it
+  // past this. A larger record travels alone.
+  size_t batch_bytes = 4 << 20;
   int inflight_batches = 8;
   RetryOptions retry;
   // A batch refused for good (IsPermanentPublishError): true fails the groups it holds with the
@@ -113,6 +117,10 @@ struct PublisherOptions {
   Counter* refused = nullptr;
   // Names a refused record in the log (optional; e.g. its input coordinates).
   std::function<std::string(const liiklus::PublishRequest&)> describe;
+  // Runs whenever records leave the publisher, with how many: acknowledged by the gateway, or
+  // dropped (the rest of a group refused for good, everything at Stop). On a Publisher thread or
+  // Stop's caller, without locks held; must not block. Optional; the processor's OutputBudget.
+  std::function<void(size_t records)> on_settled;
 };
 
 // Publishes records to one stream. Thread-safe.
@@ -126,7 +134,8 @@ class Publisher {
   Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions options);
   ~Publisher();  // Stops.
   // Queues `records` (their topic is set here), in order; `done` runs once for the group. An
-  // empty group completes at once. Never blocks; callers bound what they queue.
+  // empty group completes at once. Never blocks; callers bound what they queue (the processor's
+  // OutputBudget, fed by on_settled).
   void Publish(std::vector<liiklus::PublishRequest> records, Done done);
   // Fails what is queued or in flight with CANCELLED and joins the threads. Idempotent.
   void Stop();
@@ -142,6 +151,7 @@ class Publisher {
   struct Pending {
     liiklus::PublishRequest record;
     std::shared_ptr<Group> group;
+    size_t bytes = 0;  // record.ByteSizeLong().
   };
   // One PublishBatches request: written as is, kept until its reply (resent if the stream
   // breaks first). `groups` says, run-length, which group each record belongs to.
@@ -150,6 +160,7 @@ class Publisher {
     std::vector<std::pair<std::shared_ptr<Group>, size_t>> groups;
   };
   void WriterLoop(std::stop_token stop);
+  void Settled(size_t records) const;
   // One PublishBatches call, until it breaks or stop. Unacked batches go back to the queue.
   absl::Status Session(std::stop_token stop);
 

@@ -1,9 +1,15 @@
 #include "sidecar/gateway_client.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace runnel::sidecar {
 namespace {
+
+using ::testing::ElementsAre;
 
 TEST(IsPermanentPublishError, RefusalsOfTheRecordsThemselvesArePermanent) {
   EXPECT_TRUE(IsPermanentPublishError(absl::StatusCode::kInvalidArgument));
@@ -20,6 +26,156 @@ TEST(IsPermanentPublishError, BrokenStreamsAndOverloadAreRetried) {
         absl::StatusCode::kUnknown, absl::StatusCode::kAborted}) {
     EXPECT_FALSE(IsPermanentPublishError(code)) << absl::StatusCodeToString(code);
   }
+}
+
+}  // namespace
+}  // namespace runnel::sidecar
+
+namespace runnel::sidecar {
+namespace {
+
+// A PublishBatches server that answers each batch as `judge` says: OK acknowledges it, anything
+// else ends the stream with that status (as runnel-gateway ends it at the first batch it
+// refuses). Keeps every request it saw.
+class FakeGateway final : public v1::Gateway::Service {
+ public:
+  using Judge = std::function<grpc::Status(const v1::PublishBatchRequest&)>;
+
+  explicit FakeGateway(Judge judge) : judge_(std::move(judge)) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~FakeGateway() override { server_->Shutdown(std::chrono::system_clock::now()); }
+
+  std::shared_ptr<grpc::Channel> Channel() const {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                               grpc::InsecureChannelCredentials());
+  }
+
+  std::vector<v1::PublishBatchRequest> requests() const {
+    absl::MutexLock lock(&mu_);
+    return requests_;
+  }
+
+  grpc::Status PublishBatches(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::PublishBatchReply, v1::PublishBatchRequest>* stream) override {
+    v1::PublishBatchRequest request;
+    while (stream->Read(&request)) {
+      const grpc::Status status = judge_(request);
+      {
+        absl::MutexLock lock(&mu_);
+        requests_.push_back(request);
+      }
+      if (!status.ok()) {
+        return status;
+      }
+      v1::PublishBatchReply reply;
+      reply.set_topic(request.topic());
+      for (int i = 0; i < request.records_size(); ++i) reply.add_positions()->set_offset(i);
+      if (!stream->Write(reply)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  Judge judge_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  mutable absl::Mutex mu_;
+  std::vector<v1::PublishBatchRequest> requests_ ABSL_GUARDED_BY(mu_);
+};
+
+liiklus::PublishRequest Record(const std::string& data) {
+  liiklus::PublishRequest r;
+  r.mutable_liiklusevent()->set_data(data);
+  return r;
+}
+
+std::vector<liiklus::PublishRequest> Records(std::vector<std::string> data) {
+  std::vector<liiklus::PublishRequest> out;
+  for (std::string& d : data) out.push_back(Record(d));
+  return out;
+}
+
+// Collects each group's outcome and the records the publisher settled.
+class Outcomes {
+ public:
+  Publisher::Done For(const std::string& group) {
+    return [this, group](absl::Status status) {
+      absl::MutexLock lock(&mu_);
+      outcomes_[group] = std::move(status);
+    };
+  }
+  void Settled(size_t n) {
+    absl::MutexLock lock(&mu_);
+    settled_ += n;
+  }
+  // Waits (at most 10 s) until `groups` groups have an outcome.
+  bool WaitFor(size_t groups) {
+    absl::MutexLock lock(&mu_);
+    auto done = [this, groups]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return outcomes_.size() >= groups;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
+  }
+  absl::Status Of(const std::string& group) {
+    absl::MutexLock lock(&mu_);
+    auto it = outcomes_.find(group);
+    return it == outcomes_.end() ? absl::UnknownError("no outcome") : it->second;
+  }
+  size_t settled() {
+    absl::MutexLock lock(&mu_);
+    return settled_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, absl::Status> outcomes_ ABSL_GUARDED_BY(mu_);
+  size_t settled_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+PublisherOptions Options(Outcomes& outcomes) {
+  return {.topic = "out",
+          .retry = {.initial_backoff = absl::Milliseconds(10),
+                    .max_backoff = absl::Milliseconds(50), .max_attempts = 0},
+          .on_settled = [&outcomes](size_t n) { outcomes.Settled(n); }};
+}
+
+// Requests stay under batch_bytes (the gateway's gRPC message limit is 64 MiB: 500 records of
+// 200 KiB would be refused whole, every time); a record larger than that travels alone.
+TEST(Publisher, BoundsEachRequestInBytes) {
+  FakeGateway gateway([](const v1::PublishBatchRequest&) { return grpc::Status::OK; });
+  Outcomes outcomes;
+  PublisherOptions options = Options(outcomes);
+  options.batch_bytes = 1000;
+  Publisher publisher(gateway.Channel(), std::move(options));
+  std::vector<std::string> data(7, std::string(300, 'a'));
+  data.insert(data.begin() + 3, std::string(2000, 'b'));
+  publisher.Publish(Records(data), outcomes.For("a"));
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  EXPECT_TRUE(outcomes.Of("a").ok()) << outcomes.Of("a");
+  std::vector<int> sizes;
+  for (const v1::PublishBatchRequest& r : gateway.requests()) sizes.push_back(r.records_size());
+  EXPECT_THAT(sizes, ElementsAre(3, 1, 3, 1));
+  EXPECT_EQ(outcomes.settled(), 8u);
+}
+
+// Stop fails what is left with CANCELLED and settles it, so that a budget counting the records
+// sees them go.
+TEST(Publisher, StopSettlesWhatIsLeft) {
+  FakeGateway gateway([](const v1::PublishBatchRequest&) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "down");
+  });
+  Outcomes outcomes;
+  Publisher publisher(gateway.Channel(), Options(outcomes));
+  publisher.Publish(Records({"1", "2"}), outcomes.For("a"));  // Queued or in flight: both count.
+  publisher.Stop();
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  EXPECT_EQ(outcomes.Of("a").code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(outcomes.settled(), 2u);
 }
 
 }  // namespace
