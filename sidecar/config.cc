@@ -163,7 +163,7 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
       "--group", "--name", "--input", "--output", "--window", "--dead-letter",
       "--http-port", "--http-host", "--log-level", "--max-attempts", "--invoke-timeout",
       "--half-close-idle", "--max-window-records", "--max-open-windows", "--max-concurrent-invocations", "--shutdown-grace",
-      "--publish-batch", "--publish-inflight"};
+      "--publish-batch", "--publish-batch-bytes", "--publish-inflight", "--max-pending-outputs"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -354,7 +354,11 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
            IntSetting{"--max-open-windows", "", &o.max_open_windows, 1, 1000},
            IntSetting{"--max-concurrent-invocations", "", &o.max_concurrent_invocations, 1, 1000},
            IntSetting{"--publish-batch", "", &o.publish_batch_records, 1, 100'000},
-           IntSetting{"--publish-inflight", "", &o.publish_inflight_batches, 1, 1000}}) {
+           // runnel-gateway takes gRPC messages of up to 64 MiB.
+           IntSetting{"--publish-batch-bytes", "", &o.publish_batch_bytes, 1024, 64 << 20},
+           IntSetting{"--publish-inflight", "", &o.publish_inflight_batches, 1, 1000},
+           IntSetting{"--max-pending-outputs", "RUNNEL_MAX_PENDING_OUTPUTS",
+                      &o.max_pending_outputs, 1, 100'000'000}}) {
     if (auto s = setting(is.flag, is.env)) {
       auto n = ParseInt(s->first, s->second, is.min, is.max);
       if (!n.ok()) return n.status();
@@ -419,6 +423,11 @@ Flags (environment in brackets):
   --max-window-records N     default 10000;   --max-open-windows N   default 4 per partition
   --max-concurrent-invocations N   default 1 per partition (order at the function)
   --publish-batch N          default 500;     --publish-inflight N   default 8
+  --publish-batch-bytes N    most bytes per publish request (a larger record goes alone);
+                             default 4194304
+  --max-pending-outputs N    [RUNNEL_MAX_PENDING_OUTPUTS] function outputs read but not yet
+                             durable; at the limit the processor stops reading from the function
+                             (and so from its inputs) until outputs drain; default 10000
   --shutdown-grace D         default 10s
   --http-port PORT           [RUNNEL_PROCESSOR_HTTP_PORT] /metrics, /healthz; default 8090
   --http-host ADDRESS        [RUNNEL_PROCESSOR_HTTP_HOST] default 0.0.0.0

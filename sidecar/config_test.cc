@@ -65,6 +65,25 @@ TEST(ProcessorConfig, DefaultsAreAFirstGoodExperience) {
   EXPECT_TRUE(r->options.outputs.empty());  // A sink is valid.
   EXPECT_EQ(FormatWindowSpec(r->options.window), kDefaultWindowSpec);
   EXPECT_FALSE(r->options.dead_letter.has_value());
+  EXPECT_EQ(r->options.max_pending_outputs, 10000);
+  EXPECT_EQ(r->options.publish_batch_bytes, 4 << 20);
+}
+
+TEST(ProcessorConfig, OutputBoundsFromFlagsOrEnvironment) {
+  auto r = Parse({"--name", "p", "--input", "h:1/in", "--max-pending-outputs", "250",
+                  "--publish-batch-bytes", "65536"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.max_pending_outputs, 250);
+  EXPECT_EQ(r->options.publish_batch_bytes, 65536);
+  r = Parse({"--name", "p", "--input", "h:1/in"}, {{"RUNNEL_MAX_PENDING_OUTPUTS", "42"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.max_pending_outputs, 42);
+  EXPECT_THAT(Error(Parse({"--name", "p", "--input", "h:1/in", "--max-pending-outputs", "0"})),
+              HasSubstr("--max-pending-outputs='0': expected an integer in [1, "));
+  EXPECT_THAT(Error(Parse({"--name", "p", "--input", "h:1/in", "--publish-batch-bytes",
+                           "100000000"})),
+              HasSubstr("--publish-batch-bytes='100000000'"));
+  EXPECT_THAT(ProcessorUsage(), HasSubstr("--max-pending-outputs N"));
 }
 
 TEST(ProcessorConfig, RiffEnvironmentAndBindings) {

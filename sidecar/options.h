@@ -73,7 +73,13 @@ struct ProcessorOptions {
   int lane_queue_records = 2000;    // Per lane: received records waiting to be windowed.
   int receive_batch_records = 500;  // max_records of ReceiveBatches.
   int publish_batch_records = 500;  // Most records per PublishBatches request.
+  // Most bytes per PublishBatches request (records serialized; a larger record goes alone).
+  int publish_batch_bytes = 4 << 20;
   int publish_inflight_batches = 8; // Unacknowledged PublishBatches requests per output.
+  // Function outputs read but not yet durable, over all lanes and outputs. At the limit the
+  // processor stops reading from the function (output_budget.h) until outputs drain; its inputs
+  // then stop too, as windows cannot complete. About this many records' memory.
+  int max_pending_outputs = 10000;
   absl::Duration shutdown_grace = absl::Seconds(10);
 };
 

@@ -14,17 +14,21 @@
 #include "sidecar/ack_tracker.h"
 #include "sidecar/config.h"
 #include "sidecar/http_function_transport.h"
+#include "sidecar/output_budget.h"
 #include "sidecar/retry_policy.h"
 #include "sidecar/windower.h"
 
 namespace runnel::sidecar {
 
-// Shared, read-mostly parts every lane uses. Publishers and ackers are thread-safe; the rest is
-// immutable after construction.
+// Shared, read-mostly parts every lane uses. Publishers, ackers and the budget are thread-safe;
+// the rest is immutable after construction. Members are destroyed bottom-up: publishers (whose
+// Stop settles outputs into the budget) before the budget, whose paused calls' resumes hold
+// calls of the transport, before the transport.
 struct ProcessorContext {
   ProcessorOptions options;
   Clock* clock = nullptr;
   std::unique_ptr<FunctionTransport> transport;
+  std::unique_ptr<OutputBudget> budget;  // Function outputs not yet durable.
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels;  // By gateway address.
   streaming::StartFrame start_frame;                                // Filled during startup.
   std::vector<std::unique_ptr<Acker>> ackers;                       // Per input.
@@ -201,6 +205,8 @@ class Lane {
     std::vector<streaming::OutputFrame> held;  // Outputs waiting for earlier windows.
     int pending_publishes = 0;    // Groups handed to a Publisher (or staged), not yet durable.
     int failed_attempt = 0;       // The last attempt that failed: its late events are ignored.
+    // Tells the budget whether the calls' outputs go straight out (released) or are held.
+    std::shared_ptr<OutputBudget::Route> route = std::make_shared<OutputBudget::Route>();
   };
 
   // An output of a running call, waiting in the mailbox.
@@ -392,7 +398,7 @@ class Lane {
     ++w.attempt;
     w.attempt_failed = false;
     w.half_closed = false;
-    w.held.clear();
+    DropHeld(w);
     w.outputs = 0;
     w.call_started = now;
     const WindowId id = w.id;
@@ -409,6 +415,7 @@ class Lane {
         ctx_.start_frame, deadline,
         {.on_output =
              [this, id, attempt](streaming::OutputFrame frame) {
+               ctx_.budget->Add(1);  // Until durable or dropped.
                absl::MutexLock lock(&mu_);
                outputs_.push_back({id, attempt, std::move(frame)});
              },
@@ -427,6 +434,10 @@ class Lane {
                      detail = std::move(detail)]() mutable {
                  OnReject(id, attempt, index, std::move(status), std::move(detail));
                });
+             },
+         .may_read =
+             [budget = ctx_.budget.get(), route = w.route](OutputBudget::Resume resume) {
+               return budget->MayRead(route, std::move(resume));
              }});
     for (const InputRecord& r : w.records) {
       w.call->Send(ToFrame(r));
@@ -479,6 +490,7 @@ class Lane {
     auto it = windows_.find(id);
     if (it == windows_.end() || it->second.attempt != attempt || it->second.attempt_failed ||
         it->second.failed_attempt == attempt) {
+      ctx_.budget->Remove(1);
       return;  // From an abandoned attempt.
     }
     Window& w = it->second;
@@ -489,6 +501,7 @@ class Lane {
     }
     const int outputs = static_cast<int>(ctx_.publishers.size());
     if (frame.resultindex() < 0 || frame.resultindex() >= outputs) {
+      ctx_.budget->Remove(1);
       FailAttempt(w, absl::InvalidArgumentError(absl::StrCat(
                          "the function emitted on output ", frame.resultindex(),
                          " but the processor has ", outputs, " output(s)")));
@@ -498,6 +511,7 @@ class Lane {
       PublishOutput(w, std::move(frame));
     } else {
       w.held.push_back(std::move(frame));
+      ctx_.budget->Hold(1);
     }
   }
 
@@ -549,7 +563,7 @@ class Lane {
     ctx_.invocation_errors->Add();
     w.attempt_failed = true;
     w.failed_attempt = w.attempt;
-    w.held.clear();
+    DropHeld(w);
     w.last_error = status;
     if (w.call != nullptr) {
       w.call->Cancel();  // No-op when it already ended.
@@ -615,11 +629,15 @@ class Lane {
   // window's function completed; before that they are held.
   void ReleaseInOrder() {
     std::vector<WindowId> done;
+    bool released = false;
     for (auto& [id, w] : windows_) {
       if (!w.released) {
         w.released = true;
+        w.route->released.store(true, std::memory_order_release);
+        released = true;
         std::vector<streaming::OutputFrame> held;
         held.swap(w.held);
+        ctx_.budget->Unhold(held.size());
         for (auto& frame : held) {
           PublishOutput(w, std::move(frame));
         }
@@ -631,8 +649,19 @@ class Lane {
         break;
       }
     }
+    if (released) {
+      ctx_.budget->Recheck();  // A paused call of a window released now may read on.
+    }
     for (WindowId id : done) {
       MaybeComplete(id);
+    }
+  }
+
+  // Drops the outputs a window holds for its current attempt (the attempt failed or restarts).
+  void DropHeld(Window& w) {
+    if (!w.held.empty()) {
+      ctx_.budget->Remove(w.held.size(), /*held=*/w.held.size());
+      w.held.clear();
     }
   }
 
@@ -767,6 +796,7 @@ Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& me
   } else {
     c.transport = NewGrpcFunctionTransport(options_.function_address);
   }
+  c.budget = std::make_unique<OutputBudget>(static_cast<size_t>(options_.max_pending_outputs));
   for (size_t i = 0; i < options_.inputs.size(); ++i) {
     const StreamBinding& in = options_.inputs[i];
     c.ackers.push_back(
@@ -821,6 +851,13 @@ Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& me
                     "# TYPE runnel_processor_unacked_records gauge\n"
                     "runnel_processor_unacked_records ",
                     unacked, "\n");
+    absl::StrAppend(out,
+                    "# HELP runnel_processor_pending_outputs Function outputs read but not yet "
+                    "durable (the processor stops reading from the function at "
+                    "--max-pending-outputs).\n"
+                    "# TYPE runnel_processor_pending_outputs gauge\n"
+                    "runnel_processor_pending_outputs ",
+                    context_->budget->pending(), "\n");
     absl::MutexLock lock(&lag_mu_);
     if (lag_.empty()) return;
     absl::StrAppend(out,
@@ -930,15 +967,20 @@ void Processor::Startup(std::stop_token stop) {
         c.Channel(out.gateway),
         PublisherOptions{.topic = out.stream,
                          .batch_records = options_.publish_batch_records,
+                         .batch_bytes = static_cast<size_t>(options_.publish_batch_bytes),
                          .inflight_batches = options_.publish_inflight_batches,
                          .retry = options_.connect_retry,
-                         .refused = c.publish_refused[i]}));
+                         .refused = c.publish_refused[i],
+                         .on_settled = [budget = c.budget.get()](size_t n) {
+                           budget->Remove(n);
+                         }}));
   }
   if (options_.dead_letter) {
     c.dead_letter = std::make_unique<Publisher>(
         c.Channel(options_.dead_letter->gateway),
         PublisherOptions{.topic = options_.dead_letter->stream,
                          .batch_records = options_.publish_batch_records,
+                         .batch_bytes = static_cast<size_t>(options_.publish_batch_bytes),
                          .inflight_batches = options_.publish_inflight_batches,
                          .retry = options_.connect_retry,
                          // Nowhere else to go: keep resending (visible in the log and metrics)

@@ -10,6 +10,9 @@
 //     -> Publisher (per output stream; PublishBatches, pipelined)   -> Acker (per input)
 // Partition p of every input goes to lane p, so co-partitioned inputs meet in one invocation and
 // per-key state in a window is correct; lanes run concurrently, order is kept within a lane.
+// Function outputs not yet durable are bounded by one OutputBudget (max_pending_outputs): at the
+// bound the processor stops reading from the function, and so, windows being unable to
+// complete, from its inputs.
 //
 // Threading: each Lane's state is owned by its worker thread; everything else reaches it by
 // posting a task (FunctionCall callbacks from gRPC reactions, publish acknowledgements from

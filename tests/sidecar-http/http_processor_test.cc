@@ -26,13 +26,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// The value of the sample `series` (name and labels) in Prometheus text, or -1.
-double MetricValue(const std::string& text, const std::string& series) {
-  const size_t at = text.find(series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 1));
-}
-
 std::vector<std::string> Squares(int from, int to, std::set<int> except = {}) {
   std::vector<std::string> out;
   for (int i = from; i <= to; ++i) {
@@ -293,6 +286,45 @@ TEST_F(HttpProcessor, OutputRefusedForItsContentTypeIsRetriedThenDeadLetteredAnd
   // Reported once per refusal with the gateway's status, not a CANCELLED resend loop.
   EXPECT_THAT(p->Log(), HasSubstr("the gateway refused a batch for good; failing its group"));
   EXPECT_THAT(p->Log(), ::testing::Not(HasSubstr("publish stream broke")));
+}
+
+// Answers into a stalled output gateway (SIGSTOP): once --max-pending-outputs answers wait to be
+// published, the processor starts no new request (the few in flight still complete) instead of
+// sending the whole window's records; once the gateway is back, every square arrives in order.
+TEST_F(HttpProcessor, StalledOutputStopsNewRequestsAtTheBoundAndLosesNothing) {
+  std::unique_ptr<GatewayProcess> out_gateway = StartOtherGateway("out-gateway");
+  ASSERT_NE(out_gateway, nullptr);
+  CreateStream("numbers");
+  CreateStream("squares", "application/json", 1, out_gateway.get());
+  const std::string url = StartSdkHttpFunction(SQUARE_BINARY);
+  ChildProcess* p = StartProcessor(
+      {"--name", "squarer", "--function-url", url, "--input", In("numbers"), "--output",
+       absl::StrCat("127.0.0.1:", out_gateway->grpc_port(), "/squares"), "--window",
+       "count=1000,time=100ms", "--function-max-inflight", "4", "--max-pending-outputs", "50"});
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(kill(out_gateway->process().pid(), SIGSTOP), 0);  // After it looked up 'squares'.
+  Publish("numbers", Numbers(1, 500));
+  double max_pending = -1, requests = -1;
+  for (int i = 0; i < 30; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    const std::string metrics = ProcessorMetrics(p);
+    max_pending =
+        std::max(max_pending, MetricValue(metrics, "runnel_processor_pending_outputs"));
+    requests = MetricValue(
+        metrics, "runnel_processor_function_requests_total{transport=\"http\",code=\"200\"}");
+  }
+  ASSERT_EQ(kill(out_gateway->process().pid(), SIGCONT), 0);
+  RecordProperty("max_pending_outputs", static_cast<int>(max_pending));
+  RecordProperty("requests_while_stalled", static_cast<int>(requests));
+  // The bound, plus the answers of requests in flight when the call paused.
+  EXPECT_GE(max_pending, 45) << ProcessorMetrics(p);
+  EXPECT_LE(max_pending, 50 + 4) << ProcessorMetrics(p);
+  EXPECT_LE(requests, 50 + 4) << ProcessorMetrics(p);
+  std::vector<Received> out = ReadAtLeast("squares", 500, absl::Seconds(120), out_gateway.get());
+  EXPECT_EQ(Payloads(out), Squares(1, 500));
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "squarer", 499)) << GroupOffset("numbers", "squarer");
+  EXPECT_TRUE(WaitForProcessorMetric(p, "runnel_processor_pending_outputs 0"))
+      << ProcessorMetrics(p);
 }
 
 TEST_F(HttpProcessor, HangingRequestTimesOutAndIsDeadLetteredAfterItsRetries) {

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -37,6 +38,15 @@ inline std::vector<std::string> Payloads(const std::vector<Received>& records) {
   std::vector<std::string> out;
   for (const Received& r : records) out.push_back(r.event.data());
   return out;
+}
+
+// The value of the sample `series` (name and labels) in Prometheus text, or -1.
+inline double MetricValue(const std::string& text, const std::string& series) {
+  const std::string line = series + " ";
+  size_t at = absl::StartsWith(text, line) ? 0 : text.find("\n" + line);
+  if (at == std::string::npos) return -1;
+  if (at > 0) ++at;  // Past the newline: not a "# HELP" line, which names the series too.
+  return std::strtod(text.c_str() + at + line.size(), nullptr);
 }
 
 // "from", ..., "to" as decimal strings.
@@ -73,8 +83,19 @@ class PipelineTest : public ::testing::Test {
     return absl::StrCat("127.0.0.1:", gateway_->grpc_port());
   }
 
+  // A second gateway (file log), e.g. for outputs that a test stalls while inputs flow.
+  std::unique_ptr<GatewayProcess> StartOtherGateway(const std::string& name,
+                                                    std::vector<std::string> args = {}) {
+    std::vector<std::string> argv{"--store", "file", "--data-dir", dir_.path() + "/" + name};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto gw = GatewayProcess::Start(argv, dir_.path() + "/" + name + ".log");
+    EXPECT_TRUE(gw.ok()) << gw.status();
+    return gw.ok() ? *std::move(gw) : nullptr;
+  }
+
+  // `on`: the gateway to create the stream on (default the fixture's).
   void CreateStream(const std::string& name, const std::string& content_type = "application/json",
-                    int partitions = 1) {
+                    int partitions = 1, GatewayProcess* on = nullptr) {
     v1::CreateStreamRequest request;
     request.mutable_stream()->set_name(name);
     request.mutable_stream()->set_partitions(partitions);
@@ -82,7 +103,7 @@ class PipelineTest : public ::testing::Test {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::Stream reply;
-    grpc::Status s = gateway_->runnel().CreateStream(&context, request, &reply);
+    grpc::Status s = (on ? on : gateway_.get())->runnel().CreateStream(&context, request, &reply);
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
@@ -116,9 +137,10 @@ class PipelineTest : public ::testing::Test {
   }
 
   // Reads partition 0 of `stream` from the start (outside any group) until `want` records
-  // arrived or `timeout` passed.
+  // arrived or `timeout` passed. `on`: the gateway to read from (default the fixture's).
   std::vector<Received> ReadAtLeast(const std::string& stream, size_t want,
-                                    absl::Duration timeout = absl::Seconds(60)) {
+                                    absl::Duration timeout = absl::Seconds(60),
+                                    GatewayProcess* on = nullptr) {
     std::vector<Received> out;
     const absl::Time deadline = absl::Now() + timeout;
     uint64_t next = 0;
@@ -131,7 +153,7 @@ class PipelineTest : public ::testing::Test {
       request.set_partition(0);
       request.set_offset(next);
       request.set_format(liiklus::ReceiveRequest::LIIKLUS_EVENT);
-      auto reader = gateway_->runnel().Read(&context, request);
+      auto reader = (on ? on : gateway_.get())->runnel().Read(&context, request);
       v1::ReceiveBatchesReply batch;
       while (out.size() < want && reader->Read(&batch)) {
         for (const auto& r : batch.records()) {
