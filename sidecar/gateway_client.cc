@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -220,6 +221,19 @@ bool IsPermanentPublishError(absl::StatusCode code) {
   }
 }
 
+bool IsTooLargePublishError(const absl::Status& status) {
+  // The texts of runnel-gateway's record limit (gateway/gateway.cc, Gateway::Publish) and of
+  // gRPC core's message size limit, send or receive side. tests/sidecar checks the gateway's end
+  // to end, so that a change of its wording cannot silently turn these back into resends.
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         (absl::StrContains(status.message(), "larger than the limit") ||
+          absl::StrContains(status.message(), "message larger than max"));
+}
+
+bool IsPermanentPublishError(const absl::Status& status) {
+  return IsPermanentPublishError(status.code()) || IsTooLargePublishError(status);
+}
+
 void Publisher::WriterLoop(std::stop_token stop) {
   Backoff backoff(options_.retry);
   while (!stop.stop_requested()) {
@@ -238,7 +252,7 @@ void Publisher::WriterLoop(std::stop_token stop) {
       continue;
     }
     absl::Duration delay = backoff.NextDelay();
-    if (IsPermanentPublishError(status.code())) {
+    if (IsPermanentPublishError(status)) {
       // Only without fail_refused: the refused batch is resent as it is. Once a minute is
       // enough to say so; runnel_processor_publish_refused_total counts every refusal.
       const absl::Time now = absl::Now();
@@ -378,7 +392,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
   // saw that) or a Write failed because it had ended. Either way the reader ends by itself.
   reader.join();
   absl::Status status = FromGrpcStatus(stream->Finish());
-  const bool permanent = !stop.stop_requested() && IsPermanentPublishError(status.code());
+  const bool permanent = !stop.stop_requested() && IsPermanentPublishError(status);
   enum { kResend, kIsolated, kFailed } outcome = kResend;
   std::vector<Done> failed;
   size_t refused_records = 0;

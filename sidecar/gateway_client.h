@@ -6,8 +6,9 @@
 //   Publisher    PublishBatches for one output stream: batched (by records and by bytes),
 //                pipelined, bounded in flight, replies in order; a broken stream is reopened and
 //                unacknowledged batches resent. A batch the gateway refuses for good
-//                (IsPermanentPublishError) fails its group instead of being resent forever.
-//                Callers hand over groups of records and hear once per group.
+//                (IsPermanentPublishError: a record it does not take, or one too large) fails its
+//                group instead of being resent forever. Callers hand over groups of records and
+//                hear once per group.
 //   Acker        liiklus Ack, at most one in flight per partition so positions never go back.
 //
 // Threading: InputReader and Publisher own a few std::jthreads each and use the synchronous
@@ -98,6 +99,17 @@ class InputReader {
 // RESOURCE_EXHAUSTED, CANCELLED, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, ...) is a broken stream:
 // the batches are resent after a back-off.
 bool IsPermanentPublishError(absl::StatusCode code);
+
+// Whether `status` refuses a record (or a request) for its size. RESOURCE_EXHAUSTED is the
+// gateway's backpressure (a store's write queue is full, too many calls at once: retried) and
+// also its answer to a record over its --max-record-bytes ("record of N bytes is larger than the
+// limit of M bytes"), as it is gRPC's to a message over the receiver's limit ("Received message
+// larger than max (N vs. M)"). Resending such a record is refused again; only the message tells
+// the two apart.
+bool IsTooLargePublishError(const absl::Status& status);
+
+// IsPermanentPublishError(status.code()) or IsTooLargePublishError(status).
+bool IsPermanentPublishError(const absl::Status& status);
 
 struct PublisherOptions {
   std::string topic;

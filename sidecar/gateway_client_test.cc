@@ -10,6 +10,7 @@ namespace runnel::sidecar {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 TEST(IsPermanentPublishError, RefusalsOfTheRecordsThemselvesArePermanent) {
   EXPECT_TRUE(IsPermanentPublishError(absl::StatusCode::kInvalidArgument));
@@ -33,6 +34,34 @@ TEST(IsPermanentPublishError, BrokenStreamsAndOverloadAreRetried) {
 
 namespace runnel::sidecar {
 namespace {
+
+// What runnel-gateway answers (gateway/gateway.cc, gateway/stores/*) and what gRPC says about a
+// message over its size limit.
+TEST(IsTooLargePublishError, RecordOrMessageOverTheLimit) {
+  EXPECT_TRUE(IsTooLargePublishError(absl::ResourceExhaustedError(
+      "record of 2097252 bytes is larger than the limit of 1048576 bytes")));
+  EXPECT_TRUE(IsTooLargePublishError(
+      absl::ResourceExhaustedError("Received message larger than max (70000000 vs. 67108864)")));
+  EXPECT_TRUE(IsTooLargePublishError(
+      absl::ResourceExhaustedError("Sent message larger than max (5000000 vs. 4194304)")));
+  EXPECT_TRUE(IsPermanentPublishError(absl::ResourceExhaustedError(
+      "publish to 'out': record of 2097252 bytes is larger than the limit of 1048576 bytes")));
+}
+
+TEST(IsTooLargePublishError, BackpressureIsNot) {
+  for (const char* message : {"the file record store has 4096 writes pending",
+                              "gateway is overloaded: too many calls at once",
+                              "gateway is overloaded",
+                              "append to stream 'out': too many records awaiting the brokers",
+                              "Local: Queue full"}) {
+    const absl::Status status = absl::ResourceExhaustedError(message);
+    EXPECT_FALSE(IsTooLargePublishError(status)) << message;
+    EXPECT_FALSE(IsPermanentPublishError(status)) << message;
+  }
+  // The size words under another code are not a size refusal (and UNAVAILABLE is resent).
+  EXPECT_FALSE(IsPermanentPublishError(absl::UnavailableError("larger than the limit")));
+  EXPECT_TRUE(IsPermanentPublishError(absl::InvalidArgumentError("content type")));
+}
 
 // A PublishBatches server that answers each batch as `judge` says: OK acknowledges it, anything
 // else ends the stream with that status (as runnel-gateway ends it at the first batch it
@@ -142,6 +171,56 @@ PublisherOptions Options(Outcomes& outcomes) {
           .retry = {.initial_backoff = absl::Milliseconds(10),
                     .max_backoff = absl::Milliseconds(50), .max_attempts = 0},
           .on_settled = [&outcomes](size_t n) { outcomes.Settled(n); }};
+}
+
+// The gateway's backpressure (a store's write queue full) is RESOURCE_EXHAUSTED too: the batch
+// is resent until it is taken, never failed.
+TEST(Publisher, ResendsABatchRefusedForBackpressure) {
+  std::atomic<int> refusals{2};
+  FakeGateway gateway([&refusals](const v1::PublishBatchRequest&) {
+    if (refusals.fetch_sub(1) > 0) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "the file record store has 4096 writes pending");
+    }
+    return grpc::Status::OK;
+  });
+  Outcomes outcomes;
+  Publisher publisher(gateway.Channel(), Options(outcomes));
+  publisher.Publish(Records({"1", "2", "3"}), outcomes.For("a"));
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  EXPECT_TRUE(outcomes.Of("a").ok()) << outcomes.Of("a");
+  EXPECT_EQ(gateway.requests().size(), 3u);  // Twice refused, then taken.
+  EXPECT_EQ(outcomes.settled(), 3u);
+}
+
+// A record over the gateway's limit is refused the same way every time: its group fails with
+// the gateway's status; the groups around it are published.
+TEST(Publisher, FailsTheGroupOfARecordTooLargeForTheGateway) {
+  FakeGateway gateway([](const v1::PublishBatchRequest& request) {
+    for (const liiklus::PublishRequest& r : request.records()) {
+      if (r.liiklusevent().data().size() > 100) {
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            absl::StrCat("record of ", r.ByteSizeLong(),
+                                         " bytes is larger than the limit of 100 bytes"));
+      }
+    }
+    return grpc::Status::OK;
+  });
+  Outcomes outcomes;
+  Publisher publisher(gateway.Channel(), Options(outcomes));
+  publisher.Publish(Records({"1", "2"}), outcomes.For("before"));
+  publisher.Publish(Records({"3", std::string(200, 'x'), "4"}), outcomes.For("huge"));
+  publisher.Publish(Records({"5"}), outcomes.For("after"));
+  ASSERT_TRUE(outcomes.WaitFor(3));
+  EXPECT_TRUE(outcomes.Of("before").ok()) << outcomes.Of("before");
+  EXPECT_TRUE(outcomes.Of("after").ok()) << outcomes.Of("after");
+  const absl::Status huge = outcomes.Of("huge");
+  EXPECT_EQ(huge.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(huge.message(), HasSubstr("publish to 'out': record of "));
+  EXPECT_THAT(huge.message(), HasSubstr("larger than the limit of 100 bytes"));
+  EXPECT_TRUE(IsPermanentPublishError(huge));  // So the processor fails the window.
+  // Every record left the publisher: acknowledged, or dropped with its group.
+  EXPECT_EQ(outcomes.settled(), 6u);
 }
 
 // Requests stay under batch_bytes (the gateway's gRPC message limit is 64 MiB: 500 records of

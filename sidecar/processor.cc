@@ -682,10 +682,10 @@ class Lane {
     staged_.clear();
   }
 
-  // An output group the gateway refused for good (say, a content type its stream does not take)
-  // fails the attempt that emitted it like a function error: retried, then dead-lettered. The
-  // dead-letter publisher never fails a group that way (it resends), and CANCELLED only comes
-  // at shutdown, when the window is abandoned anyway.
+  // An output group the gateway refused for good (say, a content type its stream does not take,
+  // or a record larger than it takes) fails the attempt that emitted it like a function error:
+  // retried, then dead-lettered. The dead-letter publisher never fails a group that way (it
+  // resends), and CANCELLED only comes at shutdown, when the window is abandoned anyway.
   Publisher::Done Published(WindowId id, int attempt) {
     return [this, id, attempt](absl::Status status) {
       Post([this, id, attempt, status = std::move(status)]() mutable {
@@ -697,7 +697,7 @@ class Lane {
         --w.pending_publishes;
         if (status.ok()) {
           MaybeComplete(w);
-        } else if (IsPermanentPublishError(status.code()) && w.attempt == attempt &&
+        } else if (IsPermanentPublishError(status) && w.attempt == attempt &&
                    w.failed_attempt != attempt) {
           w.call_ok = false;  // The attempt's results are not all durable: it failed.
           FailAttempt(w, std::move(status));

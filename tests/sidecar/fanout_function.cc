@@ -1,6 +1,7 @@
 // A fan-out function for the sidecar's tests: streaming, one input, one output. For each input
 // record (a JSON number n) it emits FANOUT (default 1) outputs, the JSON strings "n.0", "n.1",
-// ...
+// ...; for the input equal to HUGE_INPUT it emits instead one JSON string of HUGE_BYTES bytes
+// (bigger than the gateway takes).
 #include <runnel/sdk/server.h>
 
 #include <cstdlib>
@@ -17,6 +18,9 @@ int EnvInt(const char* name, int fallback) {
 
 int main(int argc, char** argv) {
   const int fanout = EnvInt("FANOUT", 1);
+  const char* huge_input = std::getenv("HUGE_INPUT");
+  const std::string huge = huge_input == nullptr ? "" : huge_input;
+  const int huge_bytes = EnvInt("HUGE_BYTES", 0);
   auto body = [=](runnel::sdk::Invocation& inv) -> absl::Status {
     while (true) {
       auto m = inv.input(0).NextMessage();
@@ -27,6 +31,15 @@ int main(int argc, char** argv) {
         return absl::OkStatus();
       }
       const std::string& n = (*m)->payload;
+      if (!huge.empty() && n == huge) {
+        std::string payload = "\"" + std::string(static_cast<size_t>(huge_bytes), 'x') + "\"";
+        if (absl::Status s = inv.output(0).EmitMessage({.payload = std::move(payload),
+                                                        .content_type = "application/json"});
+            !s.ok()) {
+          return s;
+        }
+        continue;
+      }
       for (int i = 0; i < fanout; ++i) {
         if (absl::Status s = inv.output(0).EmitMessage(
                 {.payload = "\"" + n + "." + std::to_string(i) + "\"",

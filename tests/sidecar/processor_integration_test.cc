@@ -385,6 +385,53 @@ TEST_F(ProcessorIntegration, SlidingWindowsFanningOutUnderATightBoundNeverDeadlo
   EXPECT_TRUE(WaitForGroupOffset("numbers", "fanout", 19)) << GroupOffset("numbers", "fanout");
 }
 
+// The function answers 13 with an output larger than the gateway takes (--max-record-bytes,
+// 1 MiB by default): the gateway ends the publish stream with RESOURCE_EXHAUSTED "record of N
+// bytes is larger than the limit of M bytes", which resending cannot change. That window fails
+// like a function error, is retried, then its input goes to the dead-letter stream saying why;
+// the other windows, and records published later, flow and are acknowledged.
+TEST_F(ProcessorIntegration, OutputLargerThanTheGatewayTakesIsDeadLetteredAndTheRestFlows) {
+  CreateStream("numbers");
+  CreateStream("parts");
+  CreateStream("dlq", "*/*");
+  Publish("numbers", Numbers(10, 16));
+  const std::string fn = StartFunction(
+      FANOUT_BINARY, {{"FANOUT", "2"}, {"HUGE_INPUT", "13"}, {"HUGE_BYTES", "1572864"}});
+  ChildProcess* p = StartProcessor({"--name", "fanout", "--function", fn, "--input",
+                                    In("numbers"), "--output", In("parts"), "--dead-letter",
+                                    In("dlq"), "--window", "count=1", "--max-attempts", "3"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> dead = ReadAtLeast("dlq", 1, absl::Seconds(30));
+  ASSERT_EQ(dead.size(), 1u) << p->Log();
+  EXPECT_EQ(dead[0].event.data(), "13");
+  const auto& ext = dead[0].event.extensions();
+  EXPECT_EQ(ext.at("runnelattempts"), "3");
+  EXPECT_EQ(ext.at("runneloffset"), "3");
+  EXPECT_THAT(ext.at("runnelerror"),
+              ::testing::StartsWith("RESOURCE_EXHAUSTED: publish to 'parts': record of "));
+  EXPECT_THAT(ext.at("runnelerror"), HasSubstr("is larger than the limit of 1048576 bytes"));
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "fanout", 6)) << GroupOffset("numbers", "fanout");
+  Publish("numbers", {"20"});
+  std::set<std::string> want;
+  for (int n : {10, 11, 12, 14, 15, 16, 20}) {
+    for (int i = 0; i < 2; ++i) want.insert(absl::StrCat("\"", n, ".", i, "\""));
+  }
+  std::vector<Received> out = ReadAtLeast("parts", want.size());
+  std::set<std::string> seen;
+  for (const Received& r : out) seen.insert(r.event.data());
+  EXPECT_EQ(seen, want) << p->Log();
+  EXPECT_TRUE(WaitForGroupOffset("numbers", "fanout", 7)) << GroupOffset("numbers", "fanout");
+  const std::string metrics = ProcessorMetrics(p);
+  EXPECT_GE(MetricValue(metrics, "runnel_processor_publish_refused_total{stream=\"parts\","
+                                 "output=\"parts\"}"),
+            3)
+      << metrics;
+  EXPECT_THAT(metrics, HasSubstr("runnel_processor_dead_lettered_total 1"));
+  // Failed as refused for good, not resent as a broken stream.
+  EXPECT_THAT(p->Log(), HasSubstr("the gateway refused a batch for good; failing its group"));
+  EXPECT_THAT(p->Log(), ::testing::Not(HasSubstr("publish stream broke")));
+}
+
 // Dead letters keep their input's content type: a dead-letter stream that cannot take every
 // type an input may hold would refuse some for good, so the processor refuses it at start.
 TEST_F(ProcessorIntegration, DeadLetterStreamNarrowerThanAnInputIsRefusedAtStart) {
