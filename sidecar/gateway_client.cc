@@ -96,7 +96,39 @@ void InputReader::SubscribeLoop(std::stop_token stop) {
   }
 }
 
-absl::Status InputReader::ReceiveLoop(std::stop_token stop, liiklus::Assignment assignment) {
+bool IsPlainLiiklus(const absl::Status& status, bool answered) {
+  return !answered && status.code() == absl::StatusCode::kUnimplemented;
+}
+
+void InputReader::UseApi(ReceiveApi api) {
+  const ReceiveApi before = api_.exchange(api);
+  if (before == api) return;
+  if (api == ReceiveApi::kLiiklus) {
+    RUNNEL_LOG(INFO) << "the gateway does not implement runnel.v1 ReceiveBatches; receiving with "
+                        "liiklus Receive (one reply per record)"
+                     << Kv("topic", options_.topic) << Kv("group", options_.group);
+  } else if (before == ReceiveApi::kUnknown) {
+    RUNNEL_LOG(INFO) << "receiving with runnel.v1 ReceiveBatches" << Kv("topic", options_.topic)
+                     << Kv("group", options_.group);
+  }
+}
+
+absl::Status InputReader::ReceiveLoop(std::stop_token stop,
+                                      const liiklus::Assignment& assignment) {
+  if (api_.load() != ReceiveApi::kLiiklus) {
+    bool answered = false;
+    absl::Status status = ReceiveBatchesLoop(stop, assignment, &answered);
+    if (!IsPlainLiiklus(status, answered)) {
+      return status;
+    }
+    UseApi(ReceiveApi::kLiiklus);
+  }
+  return LiiklusReceiveLoop(stop, assignment);
+}
+
+absl::Status InputReader::ReceiveBatchesLoop(std::stop_token stop,
+                                             const liiklus::Assignment& assignment,
+                                             bool* answered) {
   grpc::ClientContext context;
   std::stop_callback cancel(stop, [&context] { context.TryCancel(); });
   v1::ReceiveBatchesRequest request;
@@ -109,6 +141,10 @@ absl::Status InputReader::ReceiveLoop(std::stop_token stop, liiklus::Assignment 
   std::vector<InputRecord> records;  // Reused: a batch's worth of records is a large block.
   bool stopped = false;
   while (!stopped && reader->Read(&batch)) {
+    if (!*answered) {
+      *answered = true;
+      UseApi(ReceiveApi::kBatches);
+    }
     records.clear();
     records.reserve(static_cast<size_t>(batch.records_size()));
     for (liiklus::ReceiveReply& reply : *batch.mutable_records()) {
@@ -131,6 +167,135 @@ absl::Status InputReader::ReceiveLoop(std::stop_token stop, liiklus::Assignment 
     }
   }
   absl::Status status = FromGrpcStatus(reader->Finish());
+  if (stopped || stop.stop_requested()) {
+    return absl::OkStatus();
+  }
+  return status;
+}
+
+namespace {
+
+// One liiklus Receive call on the callback API. Its reactions never block: a reply is appended
+// to a buffer and the next read issued only while the buffer holds fewer than `max_buffered`
+// replies; Take (on the receiver thread) empties the buffer and resumes reading. While the sink
+// blocks, replies gather (bounded) and then gRPC flow control holds the gateway back.
+class LiiklusReceiveCall final : public grpc::ClientReadReactor<liiklus::ReceiveReply> {
+ public:
+  LiiklusReceiveCall(liiklus::LiiklusService::Stub* stub, liiklus::ReceiveRequest request,
+                     size_t max_buffered)
+      : stub_(stub), request_(std::move(request)), max_buffered_(max_buffered) {}
+
+  void Start() {
+    stub_->async()->Receive(&context_, &request_, this);
+    reading_ = true;
+    StartRead(&reply_);
+    StartCall();
+  }
+  void Cancel() { context_.TryCancel(); }
+
+  // Waits until replies are buffered or the stream ended; moves the buffered replies into `out`
+  // (cleared first). False once the stream ended and nothing is left.
+  bool Take(std::vector<liiklus::ReceiveReply>& out) {
+    out.clear();
+    bool resume = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return !buffer_.empty() || ended_; });
+      out.swap(buffer_);
+      if (!reading_ && !ended_) {
+        reading_ = true;
+        resume = true;
+      }
+    }
+    if (resume) StartRead(&reply_);  // No read was outstanding: reply_ is ours.
+    return !out.empty();
+  }
+
+  // Waits for the call's end (after Cancel, or once Take returned false).
+  grpc::Status Await() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+    return status_;
+  }
+
+  void OnReadDone(bool ok) override {
+    bool more = false;
+    {
+      std::lock_guard lock(mu_);
+      if (ok) {
+        buffer_.push_back(std::move(reply_));
+        reply_.Clear();
+        more = buffer_.size() < max_buffered_;
+      } else {
+        ended_ = true;
+      }
+      reading_ = more;
+      cv_.notify_all();
+    }
+    if (more) StartRead(&reply_);  // Outside mu_: a reaction may run inline.
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    // Notified under the lock: once Await sees done_, nothing here touches the call again.
+    std::lock_guard lock(mu_);
+    status_ = status;
+    ended_ = true;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  liiklus::LiiklusService::Stub* const stub_;
+  grpc::ClientContext context_;
+  const liiklus::ReceiveRequest request_;
+  const size_t max_buffered_;
+  liiklus::ReceiveReply reply_;  // The read in flight writes here.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<liiklus::ReceiveReply> buffer_;  // Guarded by mu_.
+  bool reading_ = false;                        // Guarded by mu_: a read is outstanding.
+  bool ended_ = false;                          // Guarded by mu_: no more replies will come.
+  bool done_ = false;                           // Guarded by mu_: OnDone ran.
+  grpc::Status status_;                         // Guarded by mu_.
+};
+
+}  // namespace
+
+absl::Status InputReader::LiiklusReceiveLoop(std::stop_token stop,
+                                             const liiklus::Assignment& assignment) {
+  liiklus::ReceiveRequest request;
+  *request.mutable_assignment() = assignment;
+  request.set_format(liiklus::ReceiveRequest::LIIKLUS_EVENT);
+  LiiklusReceiveCall call(liiklus_.get(), std::move(request),
+                          static_cast<size_t>(std::max(options_.max_records, 1)));
+  std::stop_callback cancel(stop, [&call] { call.Cancel(); });
+  call.Start();
+  std::vector<liiklus::ReceiveReply> replies;  // Reused, as are the records.
+  std::vector<InputRecord> records;
+  bool stopped = false;
+  while (!stopped && call.Take(replies)) {
+    records.clear();
+    records.reserve(replies.size());
+    for (liiklus::ReceiveReply& reply : replies) {
+      if (!reply.has_liiklus_event_record()) {
+        stopped = true;  // We asked for LIIKLUS_EVENT: a gateway bug, not data to guess at.
+        break;
+      }
+      liiklus::ReceiveReply::LiiklusEventRecord& r = *reply.mutable_liiklus_event_record();
+      records.push_back({.input = options_.input,
+                         .partition = assignment.partition(),
+                         .offset = static_cast<int64_t>(r.offset()),
+                         .key = std::move(*r.mutable_key()),
+                         .event = std::move(*r.mutable_event())});
+    }
+    // One hand-over for whatever arrived meanwhile, as with ReceiveBatches.
+    if (stopped || !sink_(records)) {
+      call.Cancel();
+      stopped = true;
+    }
+  }
+  if (stopped) call.Cancel();
+  absl::Status status = FromGrpcStatus(call.Await());
   if (stopped || stop.stop_requested()) {
     return absl::OkStatus();
   }

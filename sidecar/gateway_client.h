@@ -2,7 +2,9 @@
 // The processor's side of the gateway protocol, over proto/ only (liiklus + runnel.v1):
 //   InputReader  Subscribe per input, ReceiveBatches per assignment, each received batch handed
 //                to a sink that may block (that is the backpressure: no Read is issued while it
-//                blocks).
+//                blocks). Against a plain liiklus (ReceiveBatches UNIMPLEMENTED) it receives with
+//                liiklus Receive instead, one reply per record, handed over in batches all the
+//                same.
 //   Publisher    PublishBatches for one output stream: batched (by records and by bytes),
 //                pipelined, bounded in flight, replies in order; a broken stream is reopened and
 //                unacknowledged batches resent. A batch the gateway refuses for good
@@ -12,12 +14,15 @@
 //   Acker        liiklus Ack, at most one in flight per partition so positions never go back.
 //
 // Threading: InputReader and Publisher own a few std::jthreads each and use the synchronous
-// gRPC API on them (never a gRPC reaction thread). Acker uses the callback API and never blocks.
+// gRPC API on them (never a gRPC reaction thread), except for the liiklus fallbacks: Receive and
+// Publish run on the callback API, whose reactions only buffer and signal a std::jthread. Acker
+// uses the callback API and never blocks.
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +57,11 @@ struct InputRecord {
   liiklus::LiiklusEvent event;
 };
 
+// Whether a runnel.v1 call (ReceiveBatches, PublishBatches) that ended with `status` after
+// `answered` replies says the gateway is a plain liiklus: UNIMPLEMENTED before any reply. Once
+// something was answered the extension exists, and UNIMPLEMENTED is an error like any other.
+bool IsPlainLiiklus(const absl::Status& status, bool answered);
+
 struct InputReaderOptions {
   int input = 0;  // Index of the input, copied into every record.
   std::string topic;
@@ -79,9 +89,19 @@ class InputReader {
   void Stop();
 
  private:
+  enum class ReceiveApi { kUnknown, kBatches, kLiiklus };
+
   void SubscribeLoop(std::stop_token stop);
   // Returns the status the Receive ended with.
-  absl::Status ReceiveLoop(std::stop_token stop, liiklus::Assignment assignment);
+  absl::Status ReceiveLoop(std::stop_token stop, const liiklus::Assignment& assignment);
+  // runnel.v1 ReceiveBatches; `answered` tells whether any reply came.
+  absl::Status ReceiveBatchesLoop(std::stop_token stop, const liiklus::Assignment& assignment,
+                                  bool* answered);
+  // liiklus Receive (LIIKLUS_EVENT), one reply per record: replies are buffered by the call's
+  // reactions (at most max_records) and handed over together, so the lane still wakes per batch.
+  absl::Status LiiklusReceiveLoop(std::stop_token stop, const liiklus::Assignment& assignment);
+  // Records the API this reader uses; logs the first choice (and a fallback) at INFO.
+  void UseApi(ReceiveApi api);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<liiklus::LiiklusService::Stub> liiklus_;
@@ -89,6 +109,8 @@ class InputReader {
   const InputReaderOptions options_;
   Sink sink_;
   OnState on_state_;
+  // Learnt from the gateway: once it answered UNIMPLEMENTED, every receiver uses liiklus Receive.
+  std::atomic<ReceiveApi> api_{ReceiveApi::kUnknown};
   std::jthread thread_;
 };
 

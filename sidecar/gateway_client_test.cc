@@ -259,3 +259,19 @@ TEST(Publisher, StopSettlesWhatIsLeft) {
 
 }  // namespace
 }  // namespace runnel::sidecar
+
+namespace runnel::sidecar {
+namespace {
+
+// The fallback to liiklus's own calls: only an UNIMPLEMENTED before any reply says the gateway
+// lacks runnel.v1; after a reply it is an error like any other, and other codes are failures.
+TEST(IsPlainLiiklus, UnimplementedBeforeAnyReply) {
+  EXPECT_TRUE(IsPlainLiiklus(absl::UnimplementedError("Method not found"), false));
+  EXPECT_FALSE(IsPlainLiiklus(absl::UnimplementedError("Method not found"), true));
+  EXPECT_FALSE(IsPlainLiiklus(absl::UnavailableError("down"), false));
+  EXPECT_FALSE(IsPlainLiiklus(absl::OkStatus(), false));
+  EXPECT_FALSE(IsPlainLiiklus(absl::CancelledError(), false));
+}
+
+}  // namespace
+}  // namespace runnel::sidecar
