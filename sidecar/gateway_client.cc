@@ -306,7 +306,10 @@ absl::Status InputReader::LiiklusReceiveLoop(std::stop_token stop,
 // Publisher
 
 Publisher::Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions options)
-    : stub_(v1::Gateway::NewStub(channel)), options_(std::move(options)) {
+    : stub_(v1::Gateway::NewStub(channel)),
+      liiklus_(liiklus::LiiklusService::NewStub(channel)),
+      options_(std::move(options)),
+      lanes_(static_cast<size_t>(std::max(options_.inflight_records, 1))) {
   writer_ = std::jthread([this](std::stop_token stop) { WriterLoop(stop); });
 }
 
@@ -333,7 +336,7 @@ void Publisher::Publish(std::vector<liiklus::PublishRequest> records, Done done)
 
 size_t Publisher::queued() const {
   std::lock_guard lock(mu_);
-  size_t n = queue_.size();
+  size_t n = queue_.size() + lanes_.queued() + lanes_.in_flight();
   for (const auto& b : inflight_) n += static_cast<size_t>(b->request.records_size());
   return n;
 }
@@ -361,6 +364,11 @@ void Publisher::Stop() {
     for (Pending& p : queue_) fail(*p.group);
     dropped += queue_.size();
     queue_.clear();
+    // The fallback's: its writer waited for every call, so all that is left is queued.
+    for (Pending& p : lanes_.TakeQueued()) {
+      fail(*p.group);
+      ++dropped;
+    }
   }
   Settled(dropped);
   for (Done& done : failed) {
@@ -412,6 +420,20 @@ void Publisher::WriterLoop(std::stop_token stop) {
     if (stop.stop_requested()) {
       return;
     }
+    bool answered = false;
+    {
+      std::lock_guard lock(mu_);
+      answered = answered_;
+    }
+    if (IsPlainLiiklus(status, answered)) {
+      // Session put the batches back in the queue, in order: they go out one record per call.
+      RUNNEL_LOG(INFO) << "the gateway does not implement runnel.v1 PublishBatches; publishing "
+                          "with liiklus Publish (one call per record, one per key in flight)"
+                       << Kv("topic", options_.topic)
+                       << Kv("inflight_records", options_.inflight_records);
+      UnaryLoop(stop);
+      return;
+    }
     if (status.ok()) {
       backoff.Reset();
       continue;
@@ -459,6 +481,7 @@ absl::Status Publisher::Session(std::stop_token stop) {
         if (inflight_.empty()) {
           unexpected = true;
         } else {
+          answered_ = true;
           std::shared_ptr<Batch> done = std::move(inflight_.front());
           inflight_.pop_front();
           acknowledged = static_cast<size_t>(done->request.records_size());
@@ -628,6 +651,160 @@ absl::Status Publisher::Session(std::stop_token stop) {
       break;
   }
   return status.ok() ? absl::UnavailableError("publish stream ended") : status;
+}
+
+void Publisher::UnaryLoop(std::stop_token stop) {
+  using Clock = std::chrono::steady_clock;
+  Backoff backoff(options_.retry);
+  // No call starts before this (the back-off after a failed call). Calls already in flight go on.
+  Clock::time_point resume_at = Clock::time_point::min();
+  // Handles calls whose callback ran (under mu_): collects the groups to complete or fail and
+  // the records that left. Returns the delay of a new back-off, if one started.
+  std::vector<Done> completed;
+  std::vector<std::pair<Done, absl::Status>> failed;
+  size_t settled = 0;
+  std::vector<std::string> log_lines;
+  auto handle_finished = [&]() {
+    for (std::shared_ptr<UnaryCall>& call : finished_) {
+      const absl::Status status = FromGrpcStatus(call->status);
+      Group& group = *call->group;
+      if (status.ok()) {
+        lanes_.Done(call->key);
+        ++settled;
+        backoff.Reset();
+        if (--group.remaining == 0 && group.done) {
+          completed.push_back(std::move(group.done));
+          group.done = nullptr;
+        }
+        continue;
+      }
+      const bool permanent = !stop.stop_requested() && IsPermanentPublishError(status);
+      if (permanent && options_.refused != nullptr) options_.refused->Add();
+      if (permanent && options_.fail_refused) {
+        // The record is refused for good: its group fails, the rest of it is dropped as it
+        // comes up in its lanes. Calls of the group in flight finish; their outcome is ignored.
+        lanes_.Done(call->key);
+        ++settled;
+        group.failed = true;
+        if (group.done) {
+          failed.emplace_back(std::move(group.done),
+                              absl::Status(status.code(), absl::StrCat("publish to '",
+                                                                       options_.topic, "': ",
+                                                                       status.message())));
+          group.done = nullptr;
+          log_lines.push_back(status.ToString());
+        }
+        continue;
+      }
+      if (permanent) {
+        refused_detail_ =
+            options_.describe ? options_.describe(call->request) : call->request.key();
+      }
+      // Sent again, before anything of its key queued behind it, after a back-off.
+      lanes_.Done(call->key, Pending{std::move(call->request), call->group, call->bytes});
+      const Clock::time_point now = Clock::now();
+      if (now >= resume_at && !stop.stop_requested()) {
+        const absl::Duration delay = backoff.NextDelay();
+        resume_at = now + absl::ToChronoNanoseconds(delay);
+        const absl::Time wall = absl::Now();
+        if (!permanent) {
+          RUNNEL_LOG(WARNING) << "liiklus Publish failed; resending after a back-off"
+                              << Kv("topic", options_.topic) << Kv("status", status.ToString())
+                              << Kv("retry_in", delay);
+        } else if (wall - refusal_logged_ >= absl::Minutes(1)) {
+          refusal_logged_ = wall;
+          RUNNEL_LOG(ERROR) << "the gateway refuses a record for good; resending it after a "
+                               "back-off (nothing is acknowledged meanwhile)"
+                            << Kv("topic", options_.topic) << Kv("status", status.ToString())
+                            << Kv("first_record", refused_detail_) << Kv("retry_in", delay);
+        }
+      }
+    }
+    finished_.clear();
+  };
+  auto run_outcomes = [&]() {
+    Settled(settled);
+    settled = 0;
+    for (const std::string& line : log_lines) {
+      RUNNEL_LOG(ERROR) << "the gateway refused a record for good; failing its group"
+                        << Kv("topic", options_.topic) << Kv("status", line);
+    }
+    log_lines.clear();
+    for (Done& d : completed) std::move(d)(absl::OkStatus());
+    completed.clear();
+    for (auto& [d, status] : failed) std::move(d)(status);
+    failed.clear();
+  };
+
+  while (true) {
+    std::vector<std::shared_ptr<UnaryCall>> start;
+    {
+      std::unique_lock lock(mu_);
+      auto ready = [&] {
+        return !finished_.empty() || !queue_.empty() ||
+               (lanes_.can_send() && Clock::now() >= resume_at);
+      };
+      if (Clock::now() < resume_at) {
+        cv_.wait_until(lock, stop, resume_at, ready);
+      } else {
+        cv_.wait(lock, stop, ready);
+      }
+      if (stop.stop_requested()) break;
+      while (!queue_.empty()) {
+        std::string key = queue_.front().record.key();
+        lanes_.Push(key, std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      handle_finished();
+      while (Clock::now() >= resume_at) {
+        std::optional<std::pair<std::string, Pending>> next = lanes_.Next();
+        if (!next) break;
+        Pending& p = next->second;
+        if (p.group->failed) {  // The rest of a group refused for good: its caller was told.
+          lanes_.Done(next->first);
+          ++settled;
+          continue;
+        }
+        auto call = std::make_shared<UnaryCall>();
+        call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        call->request = std::move(p.record);
+        call->key = std::move(next->first);
+        call->group = std::move(p.group);
+        call->bytes = p.bytes;
+        calls_.push_back(call);
+        start.push_back(std::move(call));
+      }
+    }
+    run_outcomes();
+    // Started without mu_ held: a callback may run inline, and it takes mu_.
+    for (std::shared_ptr<UnaryCall>& call : start) {
+      UnaryCall* c = call.get();
+      liiklus_->async()->Publish(&c->context, &c->request, &c->reply,
+                                 [this, call = std::move(call)](grpc::Status status) {
+                                   std::lock_guard lock(mu_);
+                                   call->status = std::move(status);
+                                   std::erase(calls_, call);
+                                   finished_.push_back(call);
+                                   // Under mu_: once the writer sees calls_ empty, the
+                                   // Publisher may go; nothing here touches it after.
+                                   cv_.notify_all();
+                                 });
+    }
+  }
+  // Stopping: the callbacks reference this, so every call must end first. Those cancelled go
+  // back to their lanes and are failed with CANCELLED by Stop; those that made it count.
+  std::vector<std::shared_ptr<UnaryCall>> in_flight;
+  {
+    std::lock_guard lock(mu_);
+    in_flight = calls_;
+  }
+  for (auto& call : in_flight) call->context.TryCancel();
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return calls_.empty(); });
+    handle_finished();
+  }
+  run_outcomes();
 }
 
 // ---------------------------------------------------------------------------------------------

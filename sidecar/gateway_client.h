@@ -10,7 +10,9 @@
 //                unacknowledged batches resent. A batch the gateway refuses for good
 //                (IsPermanentPublishError: a record it does not take, or one too large) fails its
 //                group instead of being resent forever. Callers hand over groups of records and
-//                hear once per group.
+//                hear once per group. Against a plain liiklus (PublishBatches UNIMPLEMENTED before
+//                any reply) it publishes with liiklus Publish, one unary call per record, several
+//                in flight but one per key (KeyLanes), with the same contract.
 //   Acker        liiklus Ack, at most one in flight per partition so positions never go back.
 //
 // Threading: InputReader and Publisher own a few std::jthreads each and use the synchronous
@@ -39,6 +41,7 @@
 #include "liiklus/LiiklusService.grpc.pb.h"
 #include "common/metrics.h"
 #include "runnel/v1/gateway.grpc.pb.h"
+#include "sidecar/key_lanes.h"
 #include "sidecar/retry_policy.h"
 
 namespace runnel::sidecar {
@@ -141,6 +144,9 @@ struct PublisherOptions {
   // past this. A larger record travels alone.
   size_t batch_bytes = 4 << 20;
   int inflight_batches = 8;
+  // Against a plain liiklus only: liiklus Publish calls in flight (one per record; at most one
+  // per key, so that a key's records, and keyless ones, keep their order).
+  int inflight_records = 64;
   RetryOptions retry;
   // A batch refused for good (IsPermanentPublishError): true fails the groups it holds with the
   // gateway's status (a batch holding several groups is first resent one group per batch, so
@@ -193,12 +199,25 @@ class Publisher {
     v1::PublishBatchRequest request;
     std::vector<std::pair<std::shared_ptr<Group>, size_t>> groups;
   };
+  // A liiklus Publish in flight (the fallback). Owned by its callback until it has run.
+  struct UnaryCall {
+    grpc::ClientContext context;
+    liiklus::PublishRequest request;
+    liiklus::PublishReply reply;
+    std::string key;
+    std::shared_ptr<Group> group;
+    size_t bytes = 0;
+    grpc::Status status;  // Set by the callback.
+  };
   void WriterLoop(std::stop_token stop);
   void Settled(size_t records) const;
+  // The fallback: publishes the queue with liiklus Publish until stop, then waits for its calls.
+  void UnaryLoop(std::stop_token stop);
   // One PublishBatches call, until it breaks or stop. Unacked batches go back to the queue.
   absl::Status Session(std::stop_token stop);
 
   std::unique_ptr<v1::Gateway::Stub> stub_;
+  std::unique_ptr<liiklus::LiiklusService::Stub> liiklus_;
   const PublisherOptions options_;
   std::string refused_detail_;                // Writer thread: what the last refusal was.
   absl::Time refusal_logged_ = absl::InfinitePast();  // Writer thread.
@@ -207,6 +226,12 @@ class Publisher {
   std::deque<Pending> queue_;                    // Guarded by mu_.
   std::deque<std::shared_ptr<Batch>> inflight_;  // Guarded by mu_; written, awaiting replies.
   bool session_broken_ = false;                  // Guarded by mu_.
+  bool answered_ = false;  // Guarded by mu_: a PublishBatches reply came (runnel.v1 exists).
+  // The fallback's records per key, queued or in flight (guarded by mu_), the calls in flight
+  // (guarded by mu_) and the ones whose callback ran, for the writer (guarded by mu_).
+  KeyLanes<Pending> lanes_;
+  std::vector<std::shared_ptr<UnaryCall>> calls_;
+  std::vector<std::shared_ptr<UnaryCall>> finished_;
   std::jthread writer_;
 };
 

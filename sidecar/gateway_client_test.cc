@@ -275,3 +275,147 @@ TEST(IsPlainLiiklus, UnimplementedBeforeAnyReply) {
 
 }  // namespace
 }  // namespace runnel::sidecar
+
+namespace runnel::sidecar {
+namespace {
+
+// A plain liiklus: runnel.v1 is not served (UNIMPLEMENTED). Publish answers as `judge` says,
+// after a short delay that varies per call, so that calls in flight could overtake each other.
+class FakeLiiklus final : public liiklus::LiiklusService::Service {
+ public:
+  using Judge = std::function<grpc::Status(const liiklus::PublishRequest&)>;
+
+  explicit FakeLiiklus(Judge judge) : judge_(std::move(judge)) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~FakeLiiklus() override { server_->Shutdown(std::chrono::system_clock::now()); }
+
+  std::shared_ptr<grpc::Channel> Channel() const {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                               grpc::InsecureChannelCredentials());
+  }
+
+  grpc::Status Publish(grpc::ServerContext*, const liiklus::PublishRequest* request,
+                       liiklus::PublishReply*) override {
+    int n = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      n = ++calls_;
+      max_concurrent_ = std::max(max_concurrent_, ++concurrent_);
+    }
+    absl::SleepFor(absl::Milliseconds((n * 7) % 5));
+    const grpc::Status status = judge_(*request);
+    absl::MutexLock lock(&mu_);
+    --concurrent_;
+    if (status.ok()) stored_.push_back(*request);
+    return status;
+  }
+
+  // The records stored, in the order the gateway took them.
+  std::vector<liiklus::PublishRequest> stored() const {
+    absl::MutexLock lock(&mu_);
+    return stored_;
+  }
+  int max_concurrent() const {
+    absl::MutexLock lock(&mu_);
+    return max_concurrent_;
+  }
+
+ private:
+  Judge judge_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  mutable absl::Mutex mu_;
+  std::vector<liiklus::PublishRequest> stored_ ABSL_GUARDED_BY(mu_);
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int concurrent_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_concurrent_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+liiklus::PublishRequest Keyed(const std::string& key, const std::string& data) {
+  liiklus::PublishRequest r = Record(data);
+  r.set_key(key);
+  return r;
+}
+
+// Every record arrives, each key's (and the keyless ones') in the order published, with calls
+// of different keys in flight together; each group completes once.
+TEST(PublisherOnPlainLiiklus, PublishesPerRecordKeepingEachKeysOrder) {
+  FakeLiiklus gateway([](const liiklus::PublishRequest&) { return grpc::Status::OK; });
+  Outcomes outcomes;
+  Publisher publisher(gateway.Channel(), Options(outcomes));
+  const std::vector<std::string> keys{"a", "b", "", "c"};
+  std::map<std::string, std::vector<std::string>> want;
+  for (int g = 0; g < 5; ++g) {
+    std::vector<liiklus::PublishRequest> records;
+    for (int i = 0; i < 40; ++i) {
+      const std::string& key = keys[static_cast<size_t>(i) % keys.size()];
+      const std::string data = absl::StrCat(g, "-", i);
+      records.push_back(Keyed(key, data));
+      want[key].push_back(data);
+    }
+    publisher.Publish(std::move(records), outcomes.For(absl::StrCat("g", g)));
+  }
+  ASSERT_TRUE(outcomes.WaitFor(5));
+  for (int g = 0; g < 5; ++g) {
+    EXPECT_TRUE(outcomes.Of(absl::StrCat("g", g)).ok()) << outcomes.Of(absl::StrCat("g", g));
+  }
+  std::map<std::string, std::vector<std::string>> got;
+  for (const liiklus::PublishRequest& r : gateway.stored()) {
+    EXPECT_EQ(r.topic(), "out");
+    got[r.key()].push_back(r.liiklusevent().data());
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_GT(gateway.max_concurrent(), 1);  // Pipelined across keys.
+  EXPECT_EQ(outcomes.settled(), 200u);
+  EXPECT_EQ(publisher.queued(), 0u);
+}
+
+// Backpressure is resent (in order); a record too large fails its group only.
+TEST(PublisherOnPlainLiiklus, ResendsBackpressureAndFailsTheGroupOfARefusedRecord) {
+  std::atomic<int> refusals{3};
+  FakeLiiklus gateway([&refusals](const liiklus::PublishRequest& r) {
+    if (r.liiklusevent().data().size() > 100) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "record of 300 bytes is larger than the limit of 100 bytes");
+    }
+    if (refusals.fetch_sub(1) > 0) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "gateway is overloaded");
+    }
+    return grpc::Status::OK;
+  });
+  Outcomes outcomes;
+  Publisher publisher(gateway.Channel(), Options(outcomes));
+  publisher.Publish(Records({"1", "2", "3"}), outcomes.For("before"));
+  publisher.Publish(Records({"4", std::string(200, 'x'), "5"}), outcomes.For("huge"));
+  publisher.Publish(Records({"6"}), outcomes.For("after"));
+  ASSERT_TRUE(outcomes.WaitFor(3));
+  EXPECT_TRUE(outcomes.Of("before").ok()) << outcomes.Of("before");
+  EXPECT_TRUE(outcomes.Of("after").ok()) << outcomes.Of("after");
+  EXPECT_THAT(outcomes.Of("huge").message(), HasSubstr("publish to 'out': record of 300 bytes"));
+  std::vector<std::string> stored;
+  for (const liiklus::PublishRequest& r : gateway.stored()) stored.push_back(r.liiklusevent().data());
+  // Keyless: one at a time, in order; "5" was dropped with its group.
+  EXPECT_THAT(stored, ElementsAre("1", "2", "3", "4", "6"));
+  EXPECT_EQ(outcomes.settled(), 7u);
+}
+
+TEST(PublisherOnPlainLiiklus, StopCancelsWhatIsLeft) {
+  FakeLiiklus gateway([](const liiklus::PublishRequest&) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "down");
+  });
+  Outcomes outcomes;
+  Publisher publisher(gateway.Channel(), Options(outcomes));
+  publisher.Publish(Records({"1", "2"}), outcomes.For("a"));
+  absl::SleepFor(absl::Milliseconds(100));  // Fallen back, resending.
+  publisher.Stop();
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  EXPECT_EQ(outcomes.Of("a").code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(outcomes.settled(), 2u);
+}
+
+}  // namespace
+}  // namespace runnel::sidecar
