@@ -397,7 +397,9 @@ TEST(PublisherOnPlainLiiklus, ResendsBackpressureAndFailsTheGroupOfARefusedRecor
   EXPECT_TRUE(outcomes.Of("after").ok()) << outcomes.Of("after");
   EXPECT_THAT(outcomes.Of("huge").message(), HasSubstr("publish to 'out': record of 300 bytes"));
   std::vector<std::string> stored;
-  for (const liiklus::PublishRequest& r : gateway.stored()) stored.push_back(r.liiklusevent().data());
+  for (const liiklus::PublishRequest& r : gateway.stored()) {
+    stored.push_back(r.liiklusevent().data());
+  }
   // Keyless: one at a time, in order; "5" was dropped with its group.
   EXPECT_THAT(stored, ElementsAre("1", "2", "3", "4", "6"));
   EXPECT_EQ(outcomes.settled(), 7u);
