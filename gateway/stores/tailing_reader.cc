@@ -26,17 +26,20 @@ void AppendNotifier::Advance(Offset new_end) {
     if (new_end > end_) {
       end_ = new_end;
     }
-    auto keep = waiting_.begin();
-    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-      if (it->position < end_) {
-        if (auto w = it->waiter.lock()) {
-          ready.push_back(std::move(w));
-        }
-      } else {
-        *keep++ = std::move(*it);
+    // remove_if moves an entry only onto an earlier slot. A hand-written compaction that
+    // assigned each kept entry onto itself (`*keep++ = std::move(*it)` with keep == it) emptied
+    // its weak_ptr (libstdc++'s self-move-assignment of a weak_ptr releases it), so a reader
+    // registered at exactly the new end was dropped on the following Advance and never woken:
+    // a Receive that stopped for good while its partition grew.
+    std::erase_if(waiting_, [&](const Entry& e) {
+      if (e.position >= end_) {
+        return false;
       }
-    }
-    waiting_.erase(keep, waiting_.end());
+      if (auto w = e.waiter.lock()) {
+        ready.push_back(std::move(w));
+      }
+      return true;
+    });
   }
   for (auto& w : ready) {
     w->Wake();
