@@ -96,6 +96,20 @@ void InputReader::SubscribeLoop(std::stop_token stop) {
   }
 }
 
+bool InputReader::TakeEventRecord(liiklus::ReceiveReply& reply, uint32_t partition,
+                                  std::vector<InputRecord>& records) const {
+  if (!reply.has_liiklus_event_record()) {
+    return false;  // We asked for LIIKLUS_EVENT: a gateway bug, not data to guess at.
+  }
+  liiklus::ReceiveReply::LiiklusEventRecord& r = *reply.mutable_liiklus_event_record();
+  records.push_back({.input = options_.input,
+                     .partition = partition,
+                     .offset = static_cast<int64_t>(r.offset()),
+                     .key = std::move(*r.mutable_key()),
+                     .event = std::move(*r.mutable_event())});
+  return true;
+}
+
 bool IsPlainLiiklus(const absl::Status& status, bool answered) {
   return !answered && status.code() == absl::StatusCode::kUnimplemented;
 }
@@ -148,17 +162,10 @@ absl::Status InputReader::ReceiveBatchesLoop(std::stop_token stop,
     records.clear();
     records.reserve(static_cast<size_t>(batch.records_size()));
     for (liiklus::ReceiveReply& reply : *batch.mutable_records()) {
-      if (!reply.has_liiklus_event_record()) {
-        // We asked for LIIKLUS_EVENT; anything else is a gateway bug, not data to guess at.
+      if (!TakeEventRecord(reply, assignment.partition(), records)) {
         stopped = true;
         break;
       }
-      liiklus::ReceiveReply::LiiklusEventRecord& r = *reply.mutable_liiklus_event_record();
-      records.push_back({.input = options_.input,
-                         .partition = assignment.partition(),
-                         .offset = static_cast<int64_t>(r.offset()),
-                         .key = std::move(*r.mutable_key()),
-                         .event = std::move(*r.mutable_event())});
     }
     // One hand-over per received batch: the lane takes its lock and wakes once, not per record.
     if (stopped || !sink_(records)) {
@@ -277,16 +284,10 @@ absl::Status InputReader::LiiklusReceiveLoop(std::stop_token stop,
     records.clear();
     records.reserve(replies.size());
     for (liiklus::ReceiveReply& reply : replies) {
-      if (!reply.has_liiklus_event_record()) {
-        stopped = true;  // We asked for LIIKLUS_EVENT: a gateway bug, not data to guess at.
+      if (!TakeEventRecord(reply, assignment.partition(), records)) {
+        stopped = true;
         break;
       }
-      liiklus::ReceiveReply::LiiklusEventRecord& r = *reply.mutable_liiklus_event_record();
-      records.push_back({.input = options_.input,
-                         .partition = assignment.partition(),
-                         .offset = static_cast<int64_t>(r.offset()),
-                         .key = std::move(*r.mutable_key()),
-                         .event = std::move(*r.mutable_event())});
     }
     // One hand-over for whatever arrived meanwhile, as with ReceiveBatches.
     if (stopped || !sink_(records)) {

@@ -103,6 +103,9 @@ class InputReader {
   // liiklus Receive (LIIKLUS_EVENT), one reply per record: replies are buffered by the call's
   // reactions (at most max_records) and handed over together, so the lane still wakes per batch.
   absl::Status LiiklusReceiveLoop(std::stop_token stop, const liiklus::Assignment& assignment);
+  // Moves a LIIKLUS_EVENT reply of `partition` into `records`; false for any other format.
+  bool TakeEventRecord(liiklus::ReceiveReply& reply, uint32_t partition,
+                       std::vector<InputRecord>& records) const;
   // Records the API this reader uses; logs the first choice (and a fallback) at INFO.
   void UseApi(ReceiveApi api);
 
