@@ -18,13 +18,15 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "runnel/v1/record.pb.h"
 
 namespace runnel::gateway {
@@ -45,6 +47,77 @@ struct StreamSpec {
 struct StoredRecord {
   Offset offset = 0;
   v1::Record record;
+};
+
+// A stored record borrowed from the RecordBatch that holds it: every view stays valid while
+// that batch lives. The same fields as StoredRecord, without a v1::Record (and its heap strings)
+// per record, so that a front can encode its replies straight from the store's bytes.
+struct RecordView {
+  using Extension = std::pair<absl::string_view, absl::string_view>;  // (name, value)
+
+  Offset offset = 0;
+  int64_t timestamp_ms = 0;
+  absl::string_view key;
+  absl::string_view data;
+  // CloudEvent attributes, as in v1::Record; an empty `id` means "not an event".
+  absl::string_view id;
+  absl::string_view type;
+  absl::string_view source;
+  absl::string_view time;
+  absl::string_view data_content_type;
+  absl::Span<const Extension> extensions;  // In no particular order.
+};
+
+// The record a view shows, with its own copies of the bytes.
+StoredRecord ToStoredRecord(const RecordView& view);
+
+// Records of one partition in offset order, with the bytes their views point into.
+// PartitionReader::NextBatch delivers them. Move-only; one owner at a time (not thread-safe).
+class RecordBatch {
+ public:
+  RecordBatch() = default;
+  RecordBatch(RecordBatch&&) = default;
+  RecordBatch& operator=(RecordBatch&&) = default;
+
+  // Views of `records`, which the batch keeps: no bytes are copied.
+  static RecordBatch FromStored(std::vector<StoredRecord> records);
+
+  absl::Span<const RecordView> records() const { return views_; }
+  size_t size() const { return views_.size(); }
+  bool empty() const { return views_.empty(); }
+
+  // Builds a batch from records it copies in: their bytes go into a few large buffers (one,
+  // when `bytes_hint` covers them), never one allocation per record. Views handed to Add()
+  // need only live until it returns.
+  class Builder {
+   public:
+    // Hints: how many records, and how many bytes of keys, data, attributes and extensions.
+    explicit Builder(size_t records_hint = 0, size_t bytes_hint = 0);
+    void Add(const RecordView& record);
+    RecordBatch Finish() &&;
+
+   private:
+    // Copies `bytes` into the current buffer (a new one if it is full) and views the copy.
+    absl::string_view Copy(absl::string_view bytes);
+
+    std::vector<RecordView> views_;
+    std::vector<RecordView::Extension> extensions_;
+    // Per view: where its extensions start in extensions_ (spans are set by Finish, once
+    // extensions_ stops moving).
+    std::vector<size_t> extension_starts_;
+    std::vector<std::unique_ptr<char[]>> buffers_;
+    char* free_ = nullptr;  // Next free byte of buffers_.back().
+    size_t left_ = 0;       // Bytes left after free_.
+    size_t bytes_hint_;
+  };
+
+ private:
+  std::vector<RecordView> views_;
+  // What the views point into: copies (Builder) or the records themselves (FromStored).
+  // Moving a batch moves these vectors' heap buffers, so views stay valid.
+  std::vector<RecordView::Extension> extensions_;
+  std::vector<std::unique_ptr<char[]>> buffers_;
+  std::vector<StoredRecord> stored_;
 };
 
 // The offsets of a partition: records [start, end) are readable; `end` is the offset the next
@@ -88,15 +161,21 @@ struct AssignmentChange {
 class PartitionReader {
  public:
   using ReadDone = absl::AnyInvocable<void(absl::StatusOr<std::vector<StoredRecord>>) &&>;
+  using BatchDone = absl::AnyInvocable<void(absl::StatusOr<RecordBatch>) &&>;
 
   virtual ~PartitionReader() = default;
 
   // Delivers the next records (at least one, at most `max_records`, and about `max_bytes`),
-  // waiting as long as it takes for one to be appended. At most one Next() may be pending.
-  // `done` runs inline when records are at hand, else on a store thread. Errors: OUT_OF_RANGE
-  // (start beyond the end), NOT_FOUND (stream deleted), UNAVAILABLE (disk or broker),
-  // CANCELLED is never delivered: destruction just drops the callback.
+  // waiting as long as it takes for one to be appended. At most one Next() or NextBatch() may
+  // be pending. `done` runs inline when records are at hand, else on a store thread. Errors:
+  // OUT_OF_RANGE (start beyond the end), NOT_FOUND (stream deleted), UNAVAILABLE (disk or
+  // broker). CANCELLED is never delivered: destruction just drops the callback.
   virtual void Next(size_t max_records, size_t max_bytes, ReadDone done) = 0;
+
+  // Next(), delivering a RecordBatch: what the gateway's receive paths use, since a store can
+  // hand over its records without building a v1::Record per record. The same records, limits,
+  // threads and errors as Next(). The default wraps Next(); the Kafka store overrides it.
+  virtual void NextBatch(size_t max_records, size_t max_bytes, BatchDone done);
 };
 
 // Membership of one member in a consumer group of one stream. The callback given at join time

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gateway/record_store.h"
 #include "gateway/record_store_conformance.h"
 #include "gateway/testing/store_test_util.h"
@@ -25,7 +26,9 @@ using ::runnel::gateway::testing::AppendOne;
 using ::runnel::gateway::testing::AppendSync;
 using ::runnel::gateway::testing::CommitSync;
 using ::runnel::gateway::testing::MakeRecord;
+using ::runnel::gateway::testing::NextBatchSync;
 using ::runnel::gateway::testing::NextSync;
+using ::runnel::gateway::testing::ReadBatchesN;
 using ::runnel::gateway::testing::ReadN;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -143,6 +146,70 @@ TEST_P(RecordStoreConformance, ReadsBackEverythingInOrderWithAttributes) {
     EXPECT_EQ((*got)[i].offset, i);
     EXPECT_EQ((*got)[i].record.data(), absl::StrCat(i - 1));
   }
+}
+
+TEST_P(RecordStoreConformance, NextBatchDeliversWhatNextDelivers) {
+  StreamSpec s = Create("batchviews");
+  std::vector<v1::Record> records;
+  v1::Record event = MakeRecord("event", "key-1");
+  (*event.mutable_extensions())["traceparent"] = "00-abc";
+  (*event.mutable_extensions())["tenant"] = "";
+  event.set_time("2026-11-23T12:00:00Z");
+  records.push_back(event);
+  v1::Record raw;  // No id: raw bytes, as liiklus's `value`.
+  raw.set_data("raw");
+  records.push_back(raw);
+  records.push_back(v1::Record());  // Nothing at all.
+  ASSERT_TRUE(AppendSync(*store_, s.name, 0, records).ok());
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(AppendOne(*store_, s.name, 0, std::string(i, 'x')).ok());
+  }
+
+  auto by_next = store_->OpenReader(s.name, 0, StartAt::Earliest());
+  auto by_batch = store_->OpenReader(s.name, 0, StartAt::Earliest());
+  ASSERT_TRUE(by_next.ok() && by_batch.ok());
+  auto want = ReadN(**by_next, 203);
+  auto got = ReadBatchesN(**by_batch, 203);
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_TRUE(got.ok()) << got.status();
+  for (size_t i = 0; i < 203; ++i) {
+    EXPECT_EQ((*got)[i].offset, static_cast<Offset>(i));
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals((*got)[i].record,
+                                                                   (*want)[i].record))
+        << "offset " << i << ": " << (*got)[i].record.DebugString() << " vs "
+        << (*want)[i].record.DebugString();
+  }
+  EXPECT_EQ((*got)[0].record.extensions().at("traceparent"), "00-abc");
+  EXPECT_TRUE((*got)[1].record.id().empty());
+}
+
+TEST_P(RecordStoreConformance, NextBatchWaitsForAppendsAndRespectsItsLimits) {
+  StreamSpec s = Create("batchtail");
+  auto reader = store_->OpenReader(s.name, 0, StartAt::Latest());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto promise = std::make_shared<std::promise<absl::StatusOr<RecordBatch>>>();
+  auto future = promise->get_future();
+  (*reader)->NextBatch(10, 1 << 20, [promise](auto r) { promise->set_value(std::move(r)); });
+  EXPECT_EQ(future.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  ASSERT_TRUE(AppendOne(*store_, s.name, 0, "late").ok());
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  auto got = future.get();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ(got->records()[0].data, "late");
+  EXPECT_EQ(got->records()[0].offset, 0);
+
+  // Then at most max_records per batch, and a byte budget that still lets one record through.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(AppendOne(*store_, s.name, 0, "0123456789").ok());
+  auto four = NextBatchSync(**reader, absl::Seconds(20), 4);
+  ASSERT_TRUE(four.ok()) << four.status();
+  EXPECT_GE(four->size(), 1u);
+  EXPECT_LE(four->size(), 4u);
+  EXPECT_EQ((*four)[0].offset, 1);
+  auto one = NextBatchSync(**reader, absl::Seconds(20), 10, /*max_bytes=*/1);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].offset, 1 + static_cast<Offset>(four->size()));
 }
 
 TEST_P(RecordStoreConformance, ReaderWaitsForAppends) {
@@ -325,6 +392,18 @@ TEST_P(RecordStoreConformance, DeletedStreamFailsWaitingReaders) {
   auto promise = std::make_shared<std::promise<absl::StatusOr<std::vector<StoredRecord>>>>();
   auto future = promise->get_future();
   (*reader)->Next(10, 1 << 20, [promise](auto r) { promise->set_value(std::move(r)); });
+  ASSERT_TRUE(store_->DeleteStream(s.name).ok());
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_EQ(future.get().status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(RecordStoreConformance, DeletedStreamFailsWaitingBatchReaders) {
+  StreamSpec s = Create("deletedbatch");
+  auto reader = store_->OpenReader(s.name, 0, StartAt::Latest());
+  ASSERT_TRUE(reader.ok());
+  auto promise = std::make_shared<std::promise<absl::StatusOr<RecordBatch>>>();
+  auto future = promise->get_future();
+  (*reader)->NextBatch(10, 1 << 20, [promise](auto r) { promise->set_value(std::move(r)); });
   ASSERT_TRUE(store_->DeleteStream(s.name).ok());
   ASSERT_EQ(future.wait_for(std::chrono::seconds(20)), std::future_status::ready);
   EXPECT_EQ(future.get().status().code(), absl::StatusCode::kNotFound);

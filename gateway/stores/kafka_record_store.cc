@@ -251,22 +251,27 @@ rd_kafka_headers_t* CloudEventHeaders(const v1::Record& r) {
   return h;
 }
 
-// A consumed message as a record. C API: the C++ Headers::get_all() copies every header's
-// name and value, and this runs once per record read.
-StoredRecord FromKafka(const rd_kafka_message_t* m) {
-  StoredRecord out;
-  out.offset = m->offset;
-  v1::Record& r = out.record;
-  if (m->payload != nullptr) r.set_data(static_cast<const char*>(m->payload), m->len);
-  if (m->key != nullptr) r.set_key(static_cast<const char*>(m->key), m->key_len);
+// A consumed message as a record view into the message's own bytes (valid while the message
+// lives), its extensions in `extensions` (cleared first). C API: the C++ Headers::get_all()
+// copies every header's name and value, and this runs once per record read.
+RecordView MessageView(const rd_kafka_message_t* m,
+                       std::vector<RecordView::Extension>* extensions) {
+  RecordView r{.offset = m->offset};
+  if (m->payload != nullptr) {
+    r.data = absl::string_view(static_cast<const char*>(m->payload), m->len);
+  }
+  if (m->key != nullptr) {
+    r.key = absl::string_view(static_cast<const char*>(m->key), m->key_len);
+  }
   rd_kafka_timestamp_type_t timestamp_type;
-  r.set_timestamp_ms(rd_kafka_message_timestamp(m, &timestamp_type));
+  r.timestamp_ms = rd_kafka_message_timestamp(m, &timestamp_type);
+  extensions->clear();
   rd_kafka_headers_t* headers = nullptr;  // Owned by the message.
-  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return r;
   const void* value = nullptr;
   size_t size = 0;
   if (rd_kafka_header_get_last(headers, "ce_specversion", &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return out;  // Not an event.
+    return r;  // Not an event.
   }
   const char* name = nullptr;
   for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
@@ -275,14 +280,15 @@ StoredRecord FromKafka(const rd_kafka_message_t* m) {
     const absl::string_view field = key.substr(kCePrefixSize);
     const absl::string_view v = value == nullptr ? absl::string_view() : absl::string_view(static_cast<const char*>(value), size);
     if (field == "specversion") continue;
-    if (field == "id") r.set_id(v.data(), v.size());
-    else if (field == "type") r.set_type(v.data(), v.size());
-    else if (field == "source") r.set_source(v.data(), v.size());
-    else if (field == "time") r.set_time(v.data(), v.size());
-    else if (field == "datacontenttype") r.set_data_content_type(v.data(), v.size());
-    else (*r.mutable_extensions())[std::string(field)] = std::string(v);
+    if (field == "id") r.id = v;
+    else if (field == "type") r.type = v;
+    else if (field == "source") r.source = v;
+    else if (field == "time") r.time = v;
+    else if (field == "datacontenttype") r.data_content_type = v;
+    else extensions->emplace_back(field, v);
   }
-  return out;
+  r.extensions = *extensions;
+  return r;
 }
 
 // About the size of the record a message becomes, for Next()'s byte budget: its data, key and
@@ -481,7 +487,9 @@ class ReaderState {
   absl::CondVar cv;
   bool stopping ABSL_GUARDED_BY(mu) = false;
   bool deleted ABSL_GUARDED_BY(mu) = false;
+  // The pending Next() or NextBatch(): at most one of them is set.
   PartitionReader::ReadDone pending ABSL_GUARDED_BY(mu);
+  PartitionReader::BatchDone pending_batch ABSL_GUARDED_BY(mu);
   size_t max_records ABSL_GUARDED_BY(mu) = 0;
   size_t max_bytes ABSL_GUARDED_BY(mu) = 0;
 
@@ -621,9 +629,11 @@ class KafkaPartitionReader final : public PartitionReader {
       absl::MutexLock lock(&state_.mu);
       state_.stopping = true;
       state_.pending = nullptr;
+      state_.pending_batch = nullptr;
       state_.cv.SignalAll();
     }
     thread_.join();
+    for (const auto& [size, m] : pushback_) rd_kafka_message_destroy(m);
     core_->RemoveReader(stream_, &state_);
     rd_kafka_queue_destroy(queue_);
     consumer_->close();
@@ -631,43 +641,74 @@ class KafkaPartitionReader final : public PartitionReader {
 
   void Next(size_t max_records, size_t max_bytes, ReadDone done) override {
     absl::MutexLock lock(&state_.mu);
-    RUNNEL_CHECK(state_.pending == nullptr) << "at most one Next() may be pending";
+    RUNNEL_CHECK(state_.pending == nullptr && state_.pending_batch == nullptr)
+        << "at most one Next() may be pending";
     state_.pending = std::move(done);
+    Request(max_records, max_bytes);
+  }
+
+  void NextBatch(size_t max_records, size_t max_bytes, BatchDone done) override {
+    absl::MutexLock lock(&state_.mu);
+    RUNNEL_CHECK(state_.pending == nullptr && state_.pending_batch == nullptr)
+        << "at most one Next() may be pending";
+    state_.pending_batch = std::move(done);
+    Request(max_records, max_bytes);
+  }
+
+ private:
+  void Request(size_t max_records, size_t max_bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu) {
     state_.max_records = std::max<size_t>(1, max_records);
     state_.max_bytes = std::max<size_t>(1, max_bytes);
     state_.cv.Signal();
   }
 
- private:
   void Run() {
-    std::vector<StoredRecord> batch;
+    // This batch's messages, taken from librdkafka and not yet delivered, with their estimated
+    // sizes' sum. Destroyed once delivered (the records are copied out first).
+    std::vector<rd_kafka_message_t*> taken;
     size_t bytes = 0;
     while (true) {
       size_t max_records, max_bytes;
       {
         absl::MutexLock lock(&state_.mu);
-        while (!state_.stopping && state_.pending == nullptr) state_.cv.Wait(&state_.mu);
-        if (state_.stopping) return;
+        while (!state_.stopping && state_.pending == nullptr && state_.pending_batch == nullptr) {
+          state_.cv.Wait(&state_.mu);
+        }
+        if (state_.stopping) break;
         if (state_.deleted) {
           ReadDone done = std::move(state_.pending);
+          BatchDone batch_done = std::move(state_.pending_batch);
           state_.pending = nullptr;
+          state_.pending_batch = nullptr;
           state_.mu.Unlock();
-          std::move(done)(absl::NotFoundError(absl::StrCat("stream '", stream_, "' was deleted")));
+          const absl::Status deleted =
+              absl::NotFoundError(absl::StrCat("stream '", stream_, "' was deleted"));
+          if (done != nullptr) std::move(done)(deleted);
+          if (batch_done != nullptr) std::move(batch_done)(deleted);
           state_.mu.Lock();
           continue;
         }
         max_records = state_.max_records;
         max_bytes = state_.max_bytes;
       }
+      // Records taken beyond the last batch's budget open this one (they are the oldest).
+      while (!pushback_.empty() && taken.size() < max_records &&
+             (taken.empty() || bytes + pushback_.front().first <= max_bytes)) {
+        bytes += pushback_.front().first;
+        taken.push_back(pushback_.front().second);
+        pushback_.pop_front();
+      }
       // Wait (bounded, so that stop and delete are noticed) for a first message, then take
       // whatever else librdkafka already fetched, up to the limits, in one call each:
       // rd_kafka_consume_batch_queue hands over messages without the C++ API's per-message
       // wrapper and poll. (With a timeout it waits for all it was asked for, hence two calls.)
       // Nothing new is taken while records wait in pushback_, so that it stays bounded.
-      const size_t want = std::min(max_records - batch.size(), kMaxMessagesPerPoll);
+      const size_t want =
+          std::min(max_records - std::min(max_records, taken.size()), kMaxMessagesPerPoll);
       if (want > 0 && pushback_.empty()) {
         messages_.resize(std::max<size_t>(messages_.size(), want));
-        ssize_t got = rd_kafka_consume_batch_queue(queue_, batch.empty() ? kPollMs : 0, messages_.data(), 1);
+        ssize_t got = rd_kafka_consume_batch_queue(queue_, taken.empty() ? kPollMs : 0,
+                                                   messages_.data(), 1);
         if (got == 1 && want > 1) {
           const ssize_t more = rd_kafka_consume_batch_queue(queue_, 0, messages_.data() + 1, want - 1);
           if (more > 0) got += more;
@@ -676,16 +717,17 @@ class KafkaPartitionReader final : public PartitionReader {
           rd_kafka_message_t* m = messages_[static_cast<size_t>(i)];
           if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             const size_t size = EstimatedSize(m);
-            if (!pushback_.empty() || (!batch.empty() && bytes + size > max_bytes)) {
-              // Over the byte budget: it (and all after it) opens a later batch.
-              pushback_.push_back({size, FromKafka(m)});
+            if (!pushback_.empty() || (!taken.empty() && bytes + size > max_bytes)) {
+              pushback_.push_back({size, m});  // Over the byte budget: it opens a later batch.
             } else {
               bytes += size;
-              batch.push_back(FromKafka(m));
+              taken.push_back(m);
             }
-          } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
-                     core_->limiter().Allow(absl::StrCat("reader/", stream_, "/", partition_, "/",
-                                                         static_cast<int>(m->err)))) {
+            continue;
+          }
+          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+              core_->limiter().Allow(absl::StrCat("reader/", stream_, "/", partition_, "/",
+                                                  static_cast<int>(m->err)))) {
             RUNNEL_LOG(WARNING) << "kafka read failed; retrying" << Kv("stream", stream_)
                                 << Kv("partition", partition_)
                                 << Kv("error", rd_kafka_message_errstr(m));
@@ -693,25 +735,42 @@ class KafkaPartitionReader final : public PartitionReader {
           rd_kafka_message_destroy(m);
         }
       }
-      if (batch.empty()) continue;
+      if (taken.empty()) continue;
       ReadDone done;
+      BatchDone batch_done;
       {
         absl::MutexLock lock(&state_.mu);
-        if (state_.stopping) return;
+        if (state_.stopping) break;
         done = std::move(state_.pending);
+        batch_done = std::move(state_.pending_batch);
         state_.pending = nullptr;
+        state_.pending_batch = nullptr;
       }
-      std::vector<StoredRecord> out = std::move(batch);
-      batch.clear();
-      bytes = 0;
-      // Records taken beyond the last batch's budget open the next one (they are the oldest).
-      while (!pushback_.empty() && (batch.empty() || bytes + pushback_.front().first <= max_bytes)) {
-        bytes += pushback_.front().first;
-        batch.push_back(std::move(pushback_.front().second));
-        pushback_.pop_front();
+      // The records are copied out of the messages, which then go back to librdkafka at once:
+      // a batch never pins the consumer's fetch buffers (or the consumer itself).
+      if (batch_done != nullptr) {
+        RecordBatch::Builder builder(taken.size(), bytes);
+        for (rd_kafka_message_t* m : taken) builder.Add(MessageView(m, &extensions_));
+        DestroyAll(&taken);
+        bytes = 0;
+        std::move(batch_done)(std::move(builder).Finish());
+      } else {
+        std::vector<StoredRecord> out;
+        out.reserve(taken.size());
+        for (rd_kafka_message_t* m : taken) {
+          out.push_back(ToStoredRecord(MessageView(m, &extensions_)));
+        }
+        DestroyAll(&taken);
+        bytes = 0;
+        std::move(done)(std::move(out));
       }
-      std::move(done)(std::move(out));
     }
+    DestroyAll(&taken);
+  }
+
+  static void DestroyAll(std::vector<rd_kafka_message_t*>* messages) {
+    for (rd_kafka_message_t* m : *messages) rd_kafka_message_destroy(m);
+    messages->clear();
   }
 
   const std::shared_ptr<KafkaCore> core_;
@@ -719,10 +778,11 @@ class KafkaPartitionReader final : public PartitionReader {
   const Partition partition_;
   std::unique_ptr<EventLogger> events_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  // Reader thread only: records fetched beyond a batch's byte budget, with their sizes, and
-  // the buffer rd_kafka_consume_batch_queue fills.
-  std::deque<std::pair<size_t, StoredRecord>> pushback_;
+  // Reader thread only: messages fetched beyond a batch's byte budget, with their estimated
+  // sizes; the buffer rd_kafka_consume_batch_queue fills; a record's extensions being viewed.
+  std::deque<std::pair<size_t, rd_kafka_message_t*>> pushback_;
   std::vector<rd_kafka_message_t*> messages_;
+  std::vector<RecordView::Extension> extensions_;
   rd_kafka_queue_t* queue_ = nullptr;  // The consumer's queue; ours to destroy.
   ReaderState state_;
   std::thread thread_;

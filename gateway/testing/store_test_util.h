@@ -90,4 +90,43 @@ inline absl::StatusOr<std::vector<StoredRecord>> ReadN(PartitionReader& reader, 
   return all;
 }
 
+// NextSync through NextBatch: the batch's records, copied out of it.
+inline absl::StatusOr<std::vector<StoredRecord>> NextBatchSync(PartitionReader& reader,
+                                                               absl::Duration timeout,
+                                                               size_t max_records = 1000,
+                                                               size_t max_bytes = 1 << 20) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<std::vector<StoredRecord>>>>();
+  auto future = promise->get_future();
+  reader.NextBatch(max_records, max_bytes, [promise](absl::StatusOr<RecordBatch> batch) {
+    if (!batch.ok()) {
+      promise->set_value(batch.status());
+      return;
+    }
+    std::vector<StoredRecord> records;
+    for (const RecordView& r : batch->records()) records.push_back(ToStoredRecord(r));
+    promise->set_value(std::move(records));
+  });
+  if (future.wait_for(absl::ToChronoMilliseconds(timeout)) != std::future_status::ready) {
+    return absl::DeadlineExceededError("no records arrived in time");
+  }
+  return future.get();
+}
+
+// ReadN through NextBatch.
+inline absl::StatusOr<std::vector<StoredRecord>> ReadBatchesN(
+    PartitionReader& reader, size_t count, absl::Duration timeout = absl::Seconds(20)) {
+  std::vector<StoredRecord> all;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (all.size() < count) {
+    auto batch = NextBatchSync(reader, deadline - absl::Now(), count - all.size());
+    if (!batch.ok()) {
+      return absl::Status(batch.status().code(),
+                          absl::StrCat("after ", all.size(), " of ", count, " records: ",
+                                       batch.status().message()));
+    }
+    for (auto& r : *batch) all.push_back(std::move(r));
+  }
+  return all;
+}
+
 }  // namespace runnel::gateway::testing
