@@ -175,12 +175,15 @@ grpc::ServerWriteReactor<liiklus::SubscribeReply>* LiiklusServiceImpl::Subscribe
   return new SubscribeReactor(gateway_, *request);
 }
 
-grpc::ServerWriteReactor<liiklus::ReceiveReply>* LiiklusServiceImpl::Receive(
-    grpc::CallbackServerContext* context, const liiklus::ReceiveRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* LiiklusServiceImpl::Receive(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
+  liiklus::ReceiveRequest request;
+  if (grpc::Status s = ParseRequest(*raw, &request); !s.ok()) {
+    return FailedStream<grpc::ByteBuffer>(gateway_, "Receive", FromGrpcStatus(s));
+  }
   // liiklus sends one record per reply; a store read fetches up to 256 of them at a time.
-  return StartGroupRead<liiklus::ReceiveReply>(gateway_, blocking_, "Receive", request->assignment(),
-                                               request->format(), request->last_known_offset(),
-                                               /*max_records=*/256);
+  return StartGroupRead(gateway_, blocking_, "Receive", request.assignment(), request.format(),
+                        request.last_known_offset(), /*max_records=*/256, /*batched=*/false);
 }
 
 grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* context,

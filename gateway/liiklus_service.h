@@ -9,7 +9,18 @@
 
 namespace runnel::gateway {
 
-class LiiklusServiceImpl final : public liiklus::LiiklusService::CallbackService {
+// The callback service, with Receive registered raw: its replies are written as bytes encoded
+// straight from the store's records (gateway/partition_stream.h). The request and reply types
+// on the wire are unchanged.
+using LiiklusServiceBase = liiklus::LiiklusService::WithCallbackMethod_Publish<
+    liiklus::LiiklusService::WithCallbackMethod_Subscribe<
+        liiklus::LiiklusService::WithRawCallbackMethod_Receive<
+            liiklus::LiiklusService::WithCallbackMethod_Ack<
+                liiklus::LiiklusService::WithCallbackMethod_GetOffsets<
+                    liiklus::LiiklusService::WithCallbackMethod_GetEndOffsets<
+                        liiklus::LiiklusService::Service>>>>>>;
+
+class LiiklusServiceImpl final : public LiiklusServiceBase {
  public:
   // `blocking` runs the store calls that may block (positions, bounds).
   LiiklusServiceImpl(Gateway* gateway, Executor* blocking)
@@ -20,8 +31,10 @@ class LiiklusServiceImpl final : public liiklus::LiiklusService::CallbackService
                                     liiklus::PublishReply* reply) override;
   grpc::ServerWriteReactor<liiklus::SubscribeReply>* Subscribe(
       grpc::CallbackServerContext* context, const liiklus::SubscribeRequest* request) override;
-  grpc::ServerWriteReactor<liiklus::ReceiveReply>* Receive(
-      grpc::CallbackServerContext* context, const liiklus::ReceiveRequest* request) override;
+  // Raw: the request is a serialized liiklus::ReceiveRequest, each reply a serialized
+  // liiklus::ReceiveReply.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Receive(grpc::CallbackServerContext* context,
+                                                      const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* context,
                                 const liiklus::AckRequest* request,
                                 google::protobuf::Empty* reply) override;

@@ -3,10 +3,14 @@
 // streams one partition's records, from a resolved start, until the client cancels, the
 // partition is revoked from its session, or the stream fails.
 //
-// Flow: the reader's Next() fills an outbox; each message is written in turn (one write in
-// flight); when the outbox drains the next Next() is issued, so a slow client holds reads back
-// (backpressure by withholding reads). The write slot is a token: only the thread that takes it
-// calls StartWrite or Finish, so they never race and Finish comes after the last write.
+// Flow: the reader's NextBatch() fills an outbox; each message is written in turn (one write in
+// flight); when the outbox drains the next NextBatch() is issued, so a slow client holds reads
+// back (backpressure by withholding reads). The write slot is a token: only the thread that
+// takes it calls StartWrite or Finish, so they never race and Finish comes after the last write.
+//
+// The methods are registered raw (grpc::ByteBuffer in and out): replies are serialized straight
+// from the store's record views (gateway/receive_encoder.h), with no reply message per record.
+// The wire format is unchanged; clients see liiklus.ReceiveReply / runnel.v1.ReceiveBatchesReply.
 
 #include <deque>
 #include <functional>
@@ -24,6 +28,7 @@
 #include "common/logging.h"
 #include "gateway/gateway.h"
 #include "gateway/grpc_calls.h"
+#include "gateway/receive_encoder.h"
 #include "runnel/v1/gateway.pb.h"
 
 namespace runnel::gateway {
@@ -39,11 +44,27 @@ struct PartitionStreamParams {
   StartAt start;
   size_t max_records = 500;
   size_t max_bytes = 1 << 20;
+  // One v1::ReceiveBatchesReply per store read (ReceiveBatches, Read), or one
+  // liiklus::ReceiveReply per record (Receive).
+  bool batched = true;
 };
 
-// `Reply` is liiklus::ReceiveReply (one record per message) or v1::ReceiveBatchesReply.
-template <typename Reply>
-class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
+// `bytes` as a message to write, without copying them.
+inline grpc::ByteBuffer OwningByteBuffer(std::string bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  grpc::Slice slice(
+      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Parses a raw method's request; the status gRPC gives a request it cannot parse otherwise.
+template <typename Request>
+grpc::Status ParseRequest(const grpc::ByteBuffer& raw, Request* request) {
+  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer; this copies slice references.
+  return grpc::SerializationTraits<Request>::Deserialize(&copy, request);
+}
+
+class PartitionStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                      public SessionReceiver,
                                      public DrainableCall {
  public:
@@ -158,34 +179,45 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
     return absl::OkStatus();
   }
 
-  void OnRecords(absl::StatusOr<std::vector<StoredRecord>> records) {
-    RUNNEL_LOG(DEBUG) << "receive got records"
-                      << Kv("count", records.ok() ? records->size() : 0)
-                      << Kv("status", records.status().ToString());
+  void OnRecords(absl::StatusOr<RecordBatch> batch) {
+    RUNNEL_LOG(DEBUG) << "receive got records" << Kv("count", batch.ok() ? batch->size() : 0)
+                      << Kv("status", batch.status().ToString());
+    // Encoded outside the lock: nothing else touches the batch, and writes need not wait.
+    std::vector<grpc::ByteBuffer> replies;
+    if (batch.ok()) {
+      const ReceiveContext context{.topic = params_.topic,
+                                   .partition = params_.partition,
+                                   .format = params_.format,
+                                   .latest_acked = latest_acked_};
+      size_t bytes = 0;
+      for (const RecordView& r : batch->records()) bytes += r.data.size();
+      if (params_.batched) {
+        replies.push_back(OwningByteBuffer(EncodeReceiveBatchesReply(batch->records(), context)));
+      } else {
+        replies.reserve(batch->size());
+        for (const RecordView& r : batch->records()) {
+          replies.push_back(OwningByteBuffer(EncodeReceiveReply(r, context)));
+        }
+      }
+      gateway_->CountDelivered(params_.topic, batch->size(), bytes);
+    }
     {
       absl::MutexLock lock(&mu_);
       read_pending_ = false;
-      if (!records.ok()) {
-        if (!finish_) finish_ = ToGrpcStatus(records.status());
+      if (!batch.ok()) {
+        if (!finish_) finish_ = ToGrpcStatus(batch.status());
       } else {
-        size_t bytes = 0;
-        const size_t count = records->size();
-        Pack(*std::move(records), &bytes);
-        gateway_->CountDelivered(params_.topic, count, bytes);
+        for (grpc::ByteBuffer& reply : replies) outbox_.push_back(std::move(reply));
       }
     }
     Pump();
   }
 
-  // Turns `records` into replies in outbox_, moving their payloads.
-  void Pack(std::vector<StoredRecord>&& records, size_t* bytes)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   // Takes the write slot and uses it: Finish, the next write, or the next read.
   void Pump() {
     enum { kNothing, kFinish, kWrite, kRead } action = kNothing;
     grpc::Status status;
-    const Reply* message = nullptr;
+    const grpc::ByteBuffer* message = nullptr;
     {
       absl::MutexLock lock(&mu_);
       if (writing_ || starting_) return;
@@ -218,8 +250,8 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
         this->StartWrite(message);
         break;
       case kRead:
-        reader_->Next(params_.max_records, params_.max_bytes,
-                      [this](absl::StatusOr<std::vector<StoredRecord>> r) { OnRecords(std::move(r)); });
+        reader_->NextBatch(params_.max_records, params_.max_bytes,
+                           [this](absl::StatusOr<RecordBatch> b) { OnRecords(std::move(b)); });
         {
           absl::MutexLock lock(&mu_);
           writing_ = false;
@@ -233,57 +265,29 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<Reply>,
 
   Gateway* const gateway_;
   PartitionStreamParams params_;
-  Offset latest_acked_ = -1;  // Written by Start() before any read; read by Pack().
+  Offset latest_acked_ = -1;  // Written by Start() before any read; read by OnRecords().
   bool attached_ = false;     // Written by Start(); read by OnDone().
   bool tracked_ = false;      // Written by the constructor.
   std::unique_ptr<PartitionReader> reader_;  // Set by Start() before starting_ clears.
 
   absl::Mutex mu_;
-  std::deque<Reply> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
   bool starting_ ABSL_GUARDED_BY(mu_) = true;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-template <>
-inline void PartitionStreamReactor<liiklus::ReceiveReply>::Pack(
-    std::vector<StoredRecord>&& records, size_t* bytes) {
-  for (StoredRecord& r : records) {
-    *bytes += r.record.data().size();
-    const bool replay = r.offset <= latest_acked_;
-    // `replay` is read first: the order of evaluating the arguments is unspecified.
-    outbox_.push_back(
-        ToReceiveReply(std::move(r), params_.topic, params_.partition, params_.format, replay));
-  }
-}
-
-template <>
-inline void PartitionStreamReactor<v1::ReceiveBatchesReply>::Pack(
-    std::vector<StoredRecord>&& records, size_t* bytes) {
-  v1::ReceiveBatchesReply batch;
-  batch.mutable_records()->Reserve(static_cast<int>(records.size()));
-  for (StoredRecord& r : records) {
-    *bytes += r.record.data().size();
-    const bool replay = r.offset <= latest_acked_;
-    *batch.add_records() =
-        ToReceiveReply(std::move(r), params_.topic, params_.partition, params_.format, replay);
-  }
-  outbox_.push_back(std::move(batch));
-}
-
 // A group read (liiklus Receive, runnel.v1 ReceiveBatches) of the partition `assignment` names,
 // resuming after `last_known_offset`; a stream failed with NOT_FOUND when the assignment's session
 // is gone.
-template <typename Reply>
-grpc::ServerWriteReactor<Reply>* StartGroupRead(Gateway* gateway, Executor* blocking,
-                                                const char* method,
-                                                const liiklus::Assignment& assignment,
-                                                liiklus::ReceiveRequest::ContentFormat format,
-                                                uint64_t last_known_offset, size_t max_records) {
+inline grpc::ServerWriteReactor<grpc::ByteBuffer>* StartGroupRead(
+    Gateway* gateway, Executor* blocking, const char* method, const liiklus::Assignment& assignment,
+    liiklus::ReceiveRequest::ContentFormat format, uint64_t last_known_offset, size_t max_records,
+    bool batched) {
   std::shared_ptr<Session> session = gateway->FindSession(assignment.session_id());
   if (session == nullptr) {
-    return FailedStream<Reply>(
+    return FailedStream<grpc::ByteBuffer>(
         gateway, method,
         absl::NotFoundError(absl::StrCat("no subscription session '", assignment.session_id(),
                                          "' (it ended, or the gateway restarted): subscribe again")));
@@ -295,8 +299,9 @@ grpc::ServerWriteReactor<Reply>* StartGroupRead(Gateway* gateway, Executor* bloc
       .session = std::move(session),
       .last_known_offset = last_known_offset,
       .max_records = max_records,
+      .batched = batched,
   };
-  return new PartitionStreamReactor<Reply>(gateway, blocking, std::move(params));
+  return new PartitionStreamReactor(gateway, blocking, std::move(params));
 }
 
 }  // namespace runnel::gateway

@@ -347,25 +347,31 @@ RunnelServiceImpl::PublishBatches(grpc::CallbackServerContext*) {
   return new PublishBatchesReactor(gateway_);
 }
 
-grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* RunnelServiceImpl::ReceiveBatches(
-    grpc::CallbackServerContext*, const v1::ReceiveBatchesRequest* request) {
-  return StartGroupRead<v1::ReceiveBatchesReply>(gateway_, blocking_, "ReceiveBatches",
-                                                 request->assignment(), request->format(),
-                                                 request->last_known_offset(),
-                                                 BatchSize(request->max_records()));
+grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnelServiceImpl::ReceiveBatches(
+    grpc::CallbackServerContext*, const grpc::ByteBuffer* raw) {
+  v1::ReceiveBatchesRequest request;
+  if (grpc::Status s = ParseRequest(*raw, &request); !s.ok()) {
+    return FailedStream<grpc::ByteBuffer>(gateway_, "ReceiveBatches", FromGrpcStatus(s));
+  }
+  return StartGroupRead(gateway_, blocking_, "ReceiveBatches", request.assignment(),
+                        request.format(), request.last_known_offset(),
+                        BatchSize(request.max_records()), /*batched=*/true);
 }
 
-grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* RunnelServiceImpl::Read(
-    grpc::CallbackServerContext*, const v1::ReadRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnelServiceImpl::Read(grpc::CallbackServerContext*,
+                                                                    const grpc::ByteBuffer* raw) {
+  v1::ReadRequest request;
+  if (grpc::Status s = ParseRequest(*raw, &request); !s.ok()) {
+    return FailedStream<grpc::ByteBuffer>(gateway_, "Read", FromGrpcStatus(s));
+  }
   PartitionStreamParams params{
-      .topic = request->topic(),
-      .partition = static_cast<Partition>(request->partition()),
-      .format = request->format(),
-      .start = StartAt::At(static_cast<Offset>(request->offset())),
-      .max_records = BatchSize(request->max_records()),
+      .topic = request.topic(),
+      .partition = static_cast<Partition>(request.partition()),
+      .format = request.format(),
+      .start = StartAt::At(static_cast<Offset>(request.offset())),
+      .max_records = BatchSize(request.max_records()),
   };
-  return new PartitionStreamReactor<v1::ReceiveBatchesReply>(gateway_, blocking_,
-                                                             std::move(params));
+  return new PartitionStreamReactor(gateway_, blocking_, std::move(params));
 }
 
 }  // namespace runnel::gateway

@@ -11,7 +11,16 @@ namespace runnel::gateway {
 v1::Stream ToProto(const StreamSpec& spec, const std::vector<PartitionBounds>& bounds);
 StreamSpec FromProto(const v1::Stream& stream);
 
-class RunnelServiceImpl final : public v1::Gateway::CallbackService {
+// The callback service, with ReceiveBatches and Read registered raw: their replies are written
+// as bytes encoded straight from the store's records (gateway/partition_stream.h). The request
+// and reply types on the wire are unchanged.
+using RunnelServiceBase = v1::Gateway::WithCallbackMethod_CreateStream<
+    v1::Gateway::WithCallbackMethod_GetStream<v1::Gateway::WithCallbackMethod_ListStreams<
+        v1::Gateway::WithCallbackMethod_DeleteStream<v1::Gateway::WithCallbackMethod_PublishBatches<
+            v1::Gateway::WithRawCallbackMethod_ReceiveBatches<
+                v1::Gateway::WithRawCallbackMethod_Read<v1::Gateway::Service>>>>>>>;
+
+class RunnelServiceImpl final : public RunnelServiceBase {
  public:
   RunnelServiceImpl(Gateway* gateway, Executor* blocking) : gateway_(gateway), blocking_(blocking) {}
 
@@ -29,13 +38,16 @@ class RunnelServiceImpl final : public v1::Gateway::CallbackService {
                                          v1::DeleteStreamReply* reply) override;
   grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply>* PublishBatches(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* ReceiveBatches(
-      grpc::CallbackServerContext* context, const v1::ReceiveBatchesRequest* request) override;
-  grpc::ServerWriteReactor<v1::ReceiveBatchesReply>* Read(grpc::CallbackServerContext* context,
-                                                           const v1::ReadRequest* request) override;
+  // Raw: the request is a serialized v1::ReceiveBatchesRequest, each reply a serialized
+  // v1::ReceiveBatchesReply.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* ReceiveBatches(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) override;
+  // Raw: the request is a serialized v1::ReadRequest, each reply a serialized
+  // v1::ReceiveBatchesReply.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Read(grpc::CallbackServerContext* context,
+                                                   const grpc::ByteBuffer* request) override;
 
  private:
-
   Gateway* const gateway_;
   Executor* const blocking_;
 };
