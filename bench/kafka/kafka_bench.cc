@@ -10,9 +10,9 @@
 // An unmeasured warm-up round (--warmup-records of each path) lets the broker's JVM compile its
 // hot paths first. Rounds interleave the paths (raw, store, gateway); each phase reports its
 // throughput and the CPU seconds used during it by this process + the broker (--broker-pid) +
-// the gateway (on its own path). The table gives medians, and the gateway/raw and store/raw
-// ratios by throughput and by records per CPU second, as ratios of medians and as the range of
-// the per-round ratios.
+// the gateway (on its own path), in total and by process. The tables give medians, and the
+// gateway/raw and store/raw ratios by throughput and by records per CPU second, as ratios of
+// medians and as the range of the per-round ratios.
 //
 // Usage: kafka_bench [--brokers host:port] [--broker-pid PID] [--records N] [--size S]
 //                    [--runs R] [--window W] [--batch B] [--gateway-window G]
@@ -69,6 +69,11 @@ struct Args {
 struct Phase {
   double seconds = -1;
   double cpu_s = -1;  // -1: a process was gone, not measured.
+  // cpu_s by process: this one (the client: raw librdkafka, the store, the gRPC client), the
+  // broker and runnel-gateway (gateway path only; 0 elsewhere).
+  double self_s = -1;
+  double broker_s = -1;
+  double gateway_s = -1;
 };
 
 struct Round {
@@ -76,25 +81,43 @@ struct Round {
   Phase consume;
 };
 
-// Runs `phase` and measures its CPU (this process + `pids`); `phase` returns its seconds.
+// CPU seconds so far of this process, the broker and the gateway (0 when not given).
+struct CpuSample {
+  double self, broker, gateway;
+};
+CpuSample SampleCpu(pid_t broker, pid_t gateway) {
+  auto of = [](pid_t pid) { return pid == 0 ? 0 : testing::ProcessCpuSeconds(pid); };
+  return {testing::ProcessCpuSeconds(), of(broker), of(gateway)};
+}
+
+// Runs `phase` and measures its CPU (this process + the broker + the gateway); `phase` returns
+// its seconds.
 template <typename F>
-absl::StatusOr<Phase> Measure(std::initializer_list<pid_t> pids, F phase) {
-  const double cpu_start = CpuOfRun(pids);
+absl::StatusOr<Phase> Measure(pid_t broker, pid_t gateway, F phase) {
+  const CpuSample start = SampleCpu(broker, gateway);
   absl::StatusOr<double> seconds = phase();
   if (!seconds.ok()) return seconds.status();
-  const double cpu_end = CpuOfRun(pids);
-  return Phase{.seconds = *seconds,
-               .cpu_s = cpu_start < 0 || cpu_end < 0 ? -1 : cpu_end - cpu_start};
+  const CpuSample end = SampleCpu(broker, gateway);
+  Phase p{.seconds = *seconds};
+  if (start.self < 0 || start.broker < 0 || start.gateway < 0 || end.self < 0 ||
+      end.broker < 0 || end.gateway < 0) {
+    return p;  // A process was gone: CPU not measured.
+  }
+  p.self_s = end.self - start.self;
+  p.broker_s = end.broker - start.broker;
+  p.gateway_s = end.gateway - start.gateway;
+  p.cpu_s = p.self_s + p.broker_s + p.gateway_s;
+  return p;
 }
 
 absl::StatusOr<Round> RunRaw(const Args& args, const std::string& topic) {
   Round round;
-  absl::StatusOr<Phase> p = Measure({args.broker_pid}, [&] {
+  absl::StatusOr<Phase> p = Measure(args.broker_pid, 0, [&] {
     return RawKafkaProduce(args.brokers, topic, args.records, args.size);
   });
   if (!p.ok()) return p.status();
   round.produce = *p;
-  p = Measure({args.broker_pid},
+  p = Measure(args.broker_pid, 0,
               [&] { return RawKafkaConsume(args.brokers, topic, args.records); });
   if (!p.ok()) return p.status();
   round.consume = *p;
@@ -165,10 +188,10 @@ absl::StatusOr<double> StoreConsume(const Args& args, RecordStore& store,
 absl::StatusOr<Round> RunStore(const Args& args, RecordStore& store, const std::string& stream) {
   Round round;
   absl::StatusOr<Phase> p =
-      Measure({args.broker_pid}, [&] { return StoreProduce(args, store, stream); });
+      Measure(args.broker_pid, 0, [&] { return StoreProduce(args, store, stream); });
   if (!p.ok()) return p.status();
   round.produce = *p;
-  p = Measure({args.broker_pid}, [&] { return StoreConsume(args, store, stream); });
+  p = Measure(args.broker_pid, 0, [&] { return StoreConsume(args, store, stream); });
   if (!p.ok()) return p.status();
   round.consume = *p;
   return round;
@@ -186,11 +209,11 @@ absl::StatusOr<Round> RunGateway(const Args& args, const std::string& dir,
                          .window = args.gateway_window,
                          .record_bytes = static_cast<int>(args.size)};
   Round round;
-  absl::StatusOr<Phase> p = Measure({server->pid(), args.broker_pid},
+  absl::StatusOr<Phase> p = Measure(args.broker_pid, server->pid(),
                                     [&] { return PublishWithBatches(*stub, load, topic); });
   if (!p.ok()) return p.status();
   round.produce = *p;
-  p = Measure({server->pid(), args.broker_pid},
+  p = Measure(args.broker_pid, server->pid(),
               [&] { return ConsumeWithRead(*stub, load, topic); });
   if (!p.ok()) return p.status();
   round.consume = *p;
@@ -208,11 +231,13 @@ struct Path {
     for (const Round& r : rounds) v.push_back(records / (produce ? r.produce : r.consume).seconds);
     return v;
   }
-  // CPU seconds per million records; rounds without a CPU figure are left out.
-  std::vector<double> CpuPerMillion(bool produce, int64_t records) const {
+  // CPU seconds per million records (of every process, or of one: `share` picks it from a
+  // Phase); rounds without a CPU figure are left out.
+  std::vector<double> CpuPerMillion(bool produce, int64_t records,
+                                    double Phase::*share = &Phase::cpu_s) const {
     std::vector<double> v;
     for (const Round& r : rounds) {
-      const double cpu = (produce ? r.produce : r.consume).cpu_s;
+      const double cpu = (produce ? r.produce : r.consume).*share;
       if (cpu >= 0) v.push_back(cpu * 1e6 / records);
     }
     return v;
@@ -305,15 +330,19 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "kafka_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
     return 1;
   };
+  auto per_million = [&](double cpu) { return Cpu(cpu < 0 ? -1 : cpu * 1e6 / n); };
+  // "total (this process / broker / gateway)" CPU s/M of a phase.
+  auto split = [&](const Phase& p) {
+    return absl::StrCat(per_million(p.cpu_s), " (", per_million(p.self_s), "/",
+                        per_million(p.broker_s), "/", per_million(p.gateway_s), ")");
+  };
   auto report = [&](int run, const Path& path) {
     const Round& r = path.rounds.back();
     std::fprintf(stderr,
-                 "round %d %-48s produce %9.0f rec/s %6s CPU s/M   consume %9.0f rec/s %6s CPU "
-                 "s/M\n",
-                 run, path.name.c_str(), n / r.produce.seconds,
-                 Cpu(r.produce.cpu_s < 0 ? -1 : r.produce.cpu_s * 1e6 / n).c_str(),
-                 n / r.consume.seconds,
-                 Cpu(r.consume.cpu_s < 0 ? -1 : r.consume.cpu_s * 1e6 / n).c_str());
+                 "round %d %-48s produce %9.0f rec/s %24s CPU s/M   consume %9.0f rec/s %24s "
+                 "CPU s/M\n",
+                 run, path.name.c_str(), n / r.produce.seconds, split(r.produce).c_str(),
+                 n / r.consume.seconds, split(r.consume).c_str());
   };
 
   // One round of every path with `a`'s counts; recorded (and reported) only if `record`.
@@ -385,6 +414,21 @@ int Main(int argc, char** argv) {
   std::printf(
       "| raw KafkaConsumer reading the store's records (CloudEvents headers) | | %s | | |\n",
               Rate(Median(raw_of_store)).c_str());
+  std::printf(
+      "\nCPU s/M by process (medians): this process (the client) / the broker / "
+      "runnel-gateway\n\n"
+      "| path | produce | consume |\n"
+      "|---|---:|---:|\n");
+  for (const Path* path : {&raw, &kstore, &gw}) {
+    auto cell = [&](bool produce) {
+      return absl::StrCat(
+          Cpu(Median(path->CpuPerMillion(produce, args.records, &Phase::self_s))), " / ",
+          Cpu(Median(path->CpuPerMillion(produce, args.records, &Phase::broker_s))), " / ",
+          Cpu(Median(path->CpuPerMillion(produce, args.records, &Phase::gateway_s))));
+    };
+    std::printf("| %s | %s | %s |\n", path->name.c_str(), cell(true).c_str(),
+                cell(false).c_str());
+  }
   std::printf(
       "\n| ratio (of medians; per-round range) | publish / produce | consume |\n"
       "|---|---:|---:|\n");
