@@ -167,9 +167,9 @@ void Gateway::Publish(absl::string_view topic, std::vector<v1::Record> records,
   }
   StreamCounters& counters = CountersFor(topic);
   uint64_t bytes = 0;
-  // Each record's partition, and the records grouped per partition in publish order.
+  // Each record's partition.
   std::vector<Partition> placement(records.size());
-  std::map<Partition, std::vector<size_t>> by_partition;
+  bool one_partition = true;
   for (size_t i = 0; i < records.size(); ++i) {
     v1::Record& r = records[i];
     if (absl::Status s = ConformContentType(*spec, r); !s.ok()) {
@@ -193,7 +193,7 @@ void Gateway::Publish(absl::string_view topic, std::vector<v1::Record> records,
     } else {
       placement[i] = counters.keyless.Next(spec->partitions);
     }
-    by_partition[placement[i]].push_back(i);
+    one_partition = one_partition && placement[i] == placement[0];
   }
 
   // Joins the per-partition appends: the last one to finish answers.
@@ -205,16 +205,15 @@ void Gateway::Publish(absl::string_view topic, std::vector<v1::Record> records,
     PublishDone done;
   };
   auto join = std::make_shared<Join>();
-  join->remaining = by_partition.size();
   join->positions.resize(records.size());
   join->done = std::move(done);
   const size_t count = records.size();
-  for (auto& [p, indices] : by_partition) {
-    std::vector<v1::Record> batch;
-    batch.reserve(indices.size());
-    for (size_t i : indices) batch.push_back(std::move(records[i]));
+  // Appends `batch` to partition `p`; `indices` are the batch's places in `records` (empty:
+  // the batch is `records`, in order).
+  auto append = [&](Partition p, std::vector<v1::Record> batch, std::vector<size_t> indices) {
+    const size_t n = batch.size();
     store_->Append(topic, p, std::move(batch),
-                   [join, p, indices = std::move(indices), &counters, count,
+                   [join, p, n, indices = std::move(indices), &counters, count,
                     bytes](absl::StatusOr<Offset> first) mutable {
                      PublishDone finish;
                      absl::StatusOr<std::vector<RecordPosition>> result;
@@ -223,8 +222,9 @@ void Gateway::Publish(absl::string_view topic, std::vector<v1::Record> records,
                        if (!first.ok()) {
                          if (join->status.ok()) join->status = first.status();
                        } else {
-                         for (size_t k = 0; k < indices.size(); ++k) {
-                           join->positions[indices[k]] = {p, *first + static_cast<Offset>(k)};
+                         for (size_t k = 0; k < n; ++k) {
+                           join->positions[indices.empty() ? k : indices[k]] = {
+                               p, *first + static_cast<Offset>(k)};
                          }
                        }
                        if (--join->remaining > 0) return;
@@ -241,6 +241,24 @@ void Gateway::Publish(absl::string_view topic, std::vector<v1::Record> records,
                      }
                      std::move(finish)(std::move(result));
                    });
+  };
+  if (one_partition) {
+    // The usual case (one-partition streams, an explicit partition, one key): the records go
+    // to the store as they are, without grouping or moving each one again.
+    join->remaining = 1;
+    const Partition p = placement[0];
+    append(p, std::move(records), {});
+    return;
+  }
+  // The records grouped per partition, in publish order.
+  std::map<Partition, std::vector<size_t>> by_partition;
+  for (size_t i = 0; i < records.size(); ++i) by_partition[placement[i]].push_back(i);
+  join->remaining = by_partition.size();
+  for (auto& [p, indices] : by_partition) {
+    std::vector<v1::Record> batch;
+    batch.reserve(indices.size());
+    for (size_t i : indices) batch.push_back(std::move(records[i]));
+    append(p, std::move(batch), std::move(indices));
   }
 }
 

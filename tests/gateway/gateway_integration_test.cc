@@ -308,6 +308,35 @@ TEST_F(GatewayIntegration, BinaryFormatAndLegacyValuePublishKeepWorking) {
   EXPECT_THAT(got.replies[1].record().value(), HasSubstr("\"specversion\":\"1.0\""));
 }
 
+TEST_F(GatewayIntegration, ABatchOfKeysSpanningPartitionsIsAcknowledgedInRequestOrder) {
+  StartGateway();
+  CreateStream("spread", 3);
+  grpc::ClientContext ctx;
+  auto stream = gw_->runnel().PublishBatches(&ctx);
+  v1::PublishBatchRequest batch;
+  batch.set_topic("spread");
+  for (int i = 0; i < 30; ++i) {
+    *batch.add_records() = Event("spread", absl::StrCat(i), absl::StrCat("user-", i % 7));
+  }
+  ASSERT_TRUE(stream->Write(batch));
+  stream->WritesDone();
+  v1::PublishBatchReply reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(reply.positions_size(), 30);
+  std::map<uint32_t, uint64_t> next;  // Per partition: records land in request order.
+  std::map<int, uint32_t> partition_of_key;
+  std::set<uint32_t> used;
+  for (int i = 0; i < 30; ++i) {
+    const auto& pos = reply.positions(i);
+    auto [it, first] = partition_of_key.try_emplace(i % 7, pos.partition());
+    EXPECT_EQ(pos.partition(), it->second) << "record " << i << ": its key moved";
+    EXPECT_EQ(pos.offset(), next[pos.partition()]++) << "record " << i;
+    used.insert(pos.partition());
+  }
+  EXPECT_GT(used.size(), 1u) << "the keys should spread over partitions";
+}
+
 TEST_F(GatewayIntegration, BatchedPublishAndReceiveBatches) {
   StartGateway();
   CreateStream("batched", 2);
