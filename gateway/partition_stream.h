@@ -4,9 +4,13 @@
 // partition is revoked from its session, or the stream fails.
 //
 // Flow: the reader's NextBatch() fills an outbox; each message is written in turn (one write in
-// flight); when the outbox drains the next NextBatch() is issued, so a slow client holds reads
-// back (backpressure by withholding reads). The write slot is a token: only the thread that
-// takes it calls StartWrite or Finish, so they never race and Finish comes after the last write.
+// flight). The next NextBatch() is issued once at most one message is queued (the one being
+// written), so the next store read overlaps the current write, and a slow client holds reads
+// back (backpressure by withholding reads; at most two reads' worth of replies are queued).
+// Two tokens order the calls: the write slot (only its holder calls StartWrite) and the issue
+// slot (held while NextBatch() is being called). Finish is called once neither is held, so it
+// never races a write and comes after the last one, and OnDone (which destroys the reader)
+// never runs while NextBatch() is being called.
 //
 // The methods are registered raw (grpc::ByteBuffer in and out): replies are serialized straight
 // from the store's record views (gateway/receive_encoder.h), with no reply message per record.
@@ -213,53 +217,54 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteB
     Pump();
   }
 
-  // Takes the write slot and uses it: Finish, the next write, or the next read.
+  // Starts whatever can start: Finish (once nothing is being written or issued), the next
+  // write, and the next read.
   void Pump() {
-    enum { kNothing, kFinish, kWrite, kRead } action = kNothing;
-    grpc::Status status;
-    const grpc::ByteBuffer* message = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_ || starting_) return;
-      if (finish_) {
-        writing_ = true;  // Held for good: nothing is written after Finish.
-        action = kFinish;
-        status = *finish_;
-      } else if (!outbox_.empty()) {
-        writing_ = true;
-        action = kWrite;
-        message = &outbox_.front();
-      } else if (!read_pending_ && reader_ != nullptr) {
-        // The slot is held while Next() is issued, so that Finish (and OnDone, which destroys
-        // the reader) cannot run meanwhile.
-        writing_ = true;
-        read_pending_ = true;
-        action = kRead;
-      }
-    }
-    switch (action) {
-      case kFinish:
-        RUNNEL_LOG(DEBUG) << "receive finishing" << Kv("status", status.error_message());
-        this->Finish(status);
-        break;
-      case kWrite:
-        // No buffer hint even when more messages are queued: a hinted write may sit in gRPC's
-        // buffer without completing until something flushes it, and with one write in flight
-        // nothing would (seen as a stalled Receive under load). Batching is what
-        // ReceiveBatches is for.
-        this->StartWrite(message);
-        break;
-      case kRead:
-        reader_->NextBatch(params_.max_records, params_.max_bytes,
-                           [this](absl::StatusOr<RecordBatch> b) { OnRecords(std::move(b)); });
-        {
-          absl::MutexLock lock(&mu_);
-          writing_ = false;
+    while (true) {
+      enum { kNothing, kFinish, kWrite, kRead } action = kNothing;
+      grpc::Status status;
+      const grpc::ByteBuffer* message = nullptr;
+      {
+        absl::MutexLock lock(&mu_);
+        if (starting_ || finished_) return;
+        if (finish_) {
+          if (writing_ || issuing_) return;  // Whoever holds the slot pumps again.
+          finished_ = true;                  // Nothing is written or read after Finish.
+          action = kFinish;
+          status = *finish_;
+        } else if (!writing_ && !outbox_.empty()) {
+          writing_ = true;
+          action = kWrite;
+          message = &outbox_.front();
+        } else if (!issuing_ && !read_pending_ && reader_ != nullptr && outbox_.size() <= 1) {
+          issuing_ = true;
+          read_pending_ = true;
+          action = kRead;
         }
-        Pump();  // Records may have arrived inline while the slot was held.
-        break;
-      case kNothing:
-        break;
+      }
+      switch (action) {
+        case kFinish:
+          RUNNEL_LOG(DEBUG) << "receive finishing" << Kv("status", status.error_message());
+          this->Finish(status);
+          return;
+        case kWrite:
+          // No buffer hint even when more messages are queued: a hinted write may sit in gRPC's
+          // buffer without completing until something flushes it, and with one write in flight
+          // nothing would (seen as a stalled Receive under load). Batching is what
+          // ReceiveBatches is for.
+          this->StartWrite(message);
+          break;  // A read may start too.
+        case kRead:
+          reader_->NextBatch(params_.max_records, params_.max_bytes,
+                             [this](absl::StatusOr<RecordBatch> b) { OnRecords(std::move(b)); });
+          {
+            absl::MutexLock lock(&mu_);
+            issuing_ = false;
+          }
+          break;  // Records may have arrived inline meanwhile.
+        case kNothing:
+          return;
+      }
     }
   }
 
@@ -274,8 +279,10 @@ class PartitionStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteB
   std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
   bool starting_ ABSL_GUARDED_BY(mu_) = true;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;   // The write slot: a write is in flight.
+  bool issuing_ ABSL_GUARDED_BY(mu_) = false;   // The issue slot: NextBatch() is being called.
+  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;  // Issued; its records have not come yet.
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish was called.
 };
 
 // A group read (liiklus Receive, runnel.v1 ReceiveBatches) of the partition `assignment` names,
