@@ -2,8 +2,9 @@
 // produced to and consumed from a fresh 1-partition topic per path and round, through
 //   - raw librdkafka (bench/kafka/raw_kafka.h: idempotent, acks=all, linger.ms=5,
 //     batch.num.messages=10000; a KafkaConsumer assigned partition 0) — the limit;
-//   - KafkaRecordStore in this process, driven as the gateway drives it: one Append per record
-//     with up to --window in flight, then Next(10000 records, 4 MiB);
+//   - KafkaRecordStore in this process: one Append per record with up to --window in flight
+//     (as a liiklus Publish drives it), then NextBatch(10000 records, 4 MiB) (as the gateway's
+//     receive paths read);
 //   - runnel-gateway of this build tree on the broker (bench/gateway/gateway_client.h): runnel.v1
 //     PublishBatches of --batch value-only records with --gateway-window batches unanswered,
 //     then runnel.v1 Read of --batch records per reply.
@@ -51,7 +52,6 @@ namespace {
 using gateway::Offset;
 using gateway::RecordStore;
 using gateway::StartAt;
-using gateway::StoredRecord;
 
 struct Args {
   std::string brokers;
@@ -161,7 +161,8 @@ absl::StatusOr<double> StoreProduce(const Args& args, RecordStore& store,
   return seconds;
 }
 
-// Reads the stream from the start with Next(10000, 4 MiB); returns the seconds it took.
+// Reads the stream from the start with NextBatch(10000, 4 MiB), as the gateway's receive paths
+// read; returns the seconds it took.
 absl::StatusOr<double> StoreConsume(const Args& args, RecordStore& store,
                                     const std::string& stream) {
   auto reader = store.OpenReader(stream, 0, StartAt::Earliest());
@@ -169,9 +170,9 @@ absl::StatusOr<double> StoreConsume(const Args& args, RecordStore& store,
   const BenchClock::time_point start = BenchClock::now();
   int64_t got = 0;
   while (got < args.records) {
-    std::promise<absl::StatusOr<std::vector<StoredRecord>>> promise;
+    std::promise<absl::StatusOr<gateway::RecordBatch>> promise;
     auto future = promise.get_future();
-    (*reader)->Next(10'000, 4 << 20, [&](absl::StatusOr<std::vector<StoredRecord>> r) {
+    (*reader)->NextBatch(10'000, 4 << 20, [&](absl::StatusOr<gateway::RecordBatch> r) {
       promise.set_value(std::move(r));
     });
     if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
@@ -322,7 +323,7 @@ int Main(int argc, char** argv) {
   }
   testing::TempDir work;
   Path raw{"raw librdkafka (produce / KafkaConsumer)", {}};
-  Path kstore{"KafkaRecordStore in process (Append / Next)", {}};
+  Path kstore{"KafkaRecordStore in process (Append / NextBatch)", {}};
   Path gw{"runnel-gateway on Kafka (PublishBatches / Read)", {}};
   std::vector<double> raw_of_store;  // Raw consumer reading the store's records, rec/s.
   const double n = static_cast<double>(args.records);
