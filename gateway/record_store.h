@@ -186,7 +186,8 @@ class GroupMembership {
  public:
   virtual ~GroupMembership() = default;
 
-  // Opens a reader on a partition this member is assigned. Never blocks.
+  // Opens a reader on a partition this member is assigned. May block briefly, as
+  // RecordStore::OpenReader.
   virtual absl::StatusOr<std::unique_ptr<PartitionReader>> OpenReader(Partition partition,
                                                                       StartAt start) = 0;
 };
@@ -227,7 +228,8 @@ class RecordStore {
   virtual absl::StatusOr<PartitionBounds> GetBounds(absl::string_view stream,
                                                     Partition partition) = 0;
 
-  // Opens a reader outside any group. Never blocks. Errors: NOT_FOUND, OUT_OF_RANGE.
+  // Opens a reader outside any group. Errors: NOT_FOUND, OUT_OF_RANGE. May block briefly: the
+  // Kafka store resolves the start to an offset with one bounded broker query.
   virtual absl::StatusOr<std::unique_ptr<PartitionReader>> OpenReader(absl::string_view stream,
                                                                       Partition partition,
                                                                       StartAt start) = 0;

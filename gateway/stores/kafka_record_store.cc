@@ -1324,6 +1324,12 @@ absl::StatusOr<std::unique_ptr<PartitionReader>> KafkaCore::OpenReader(absl::str
     } else {
       offset = std::max(start.offset, bounds.start);
     }
+  } else if (absl::StatusOr<PartitionBounds> bounds = Watermarks(topic, partition); bounds.ok()) {
+    // The start as an offset, asked on the producer's connection, which knows the leader: a
+    // fresh consumer assigned the logical OFFSET_BEGINNING queries it before its metadata
+    // names the leader and retries 500 ms later, so every read from the start began half a
+    // second late (docs/perf/kafka.md). If the query fails, the consumer resolves it instead.
+    offset = bounds->start;
   }
   auto events = std::make_unique<EventLogger>(absl::StrCat("runnel-reader ", topic, "/", partition), &limiter_);
   RUNNEL_ASSIGN_OR_RETURN(std::unique_ptr<RdKafka::Conf> conf, MakeConf(options_, ReaderProperties(), events.get()));
