@@ -92,9 +92,14 @@ absl::StatusOr<double> RawKafkaConsume(const std::string& brokers, const std::st
                                        int64_t records, double timeout_s) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  // queued.min.messages as the store's reader sets it (kafka_record_store.cc): with librdkafka
+  // 2.0's default (100,000), a consumer that falls behind the fetcher fills its prefetch queue
+  // and the partition then sits out of the fetch list for up to a second, so raw consume
+  // alternated between ~2M and ~0.5-0.9M rec/s from round to round (docs/perf/kafka.md).
   if (absl::Status s = SetAll(*conf, {{"bootstrap.servers", brokers},
                                       {"group.id", "bench-raw"},
-                                      {"enable.auto.commit", "false"}});
+                                      {"enable.auto.commit", "false"},
+                                      {"queued.min.messages", "1000000"}});
       !s.ok()) {
     return s;
   }

@@ -5,7 +5,8 @@
 // Producer settings (kept fixed so rounds and documents stay comparable): idempotent,
 // acks=all, linger.ms=5, batch.num.messages=10000, a 1M-message / 256 MiB local queue; payload
 // only, no key, no headers. The consumer is a plain KafkaConsumer assigned partition 0 from
-// offset 0 (no group join, no commits).
+// offset 0 (no group join, no commits), prefetching up to 1M messages as the Kafka store's
+// readers do (librdkafka's default of 100,000 let it stall for up to a second per refill).
 
 #include <cstddef>
 #include <cstdint>
