@@ -154,7 +154,7 @@ launch() {
   deadline=$((SECONDS + start_timeout))
   while [ "$SECONDS" -lt "$deadline" ]; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      tail -30 "$state/stdout.log" "$state/broker.log" >&2 || true
+      tail -n 30 "$state/stdout.log" "$state/broker.log" >&2 || true
       rm -f "$state/pid"
       die "the broker exited during start-up (logs above; state in $state)"
     fi
