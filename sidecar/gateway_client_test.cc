@@ -63,6 +63,28 @@ TEST(IsTooLargePublishError, BackpressureIsNot) {
   EXPECT_TRUE(IsPermanentPublishError(absl::InvalidArgumentError("content type")));
 }
 
+// Serves a service on a loopback port until destroyed. Declare it as the last member of the
+// service it serves, so that it starts after and shuts down before the service's own state.
+class LoopbackServer {
+ public:
+  explicit LoopbackServer(grpc::Service* service) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(service);
+    server_ = builder.BuildAndStart();
+  }
+  ~LoopbackServer() { server_->Shutdown(std::chrono::system_clock::now()); }
+
+  std::shared_ptr<grpc::Channel> Channel() const {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                               grpc::InsecureChannelCredentials());
+  }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
 // A PublishBatches server that answers each batch as `judge` says: OK acknowledges it, anything
 // else ends the stream with that status (as runnel-gateway ends it at the first batch it
 // refuses). Keeps every request it saw.
@@ -70,18 +92,9 @@ class FakeGateway final : public v1::Gateway::Service {
  public:
   using Judge = std::function<grpc::Status(const v1::PublishBatchRequest&)>;
 
-  explicit FakeGateway(Judge judge) : judge_(std::move(judge)) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-  }
-  ~FakeGateway() override { server_->Shutdown(std::chrono::system_clock::now()); }
+  explicit FakeGateway(Judge judge) : judge_(std::move(judge)) {}
 
-  std::shared_ptr<grpc::Channel> Channel() const {
-    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                               grpc::InsecureChannelCredentials());
-  }
+  std::shared_ptr<grpc::Channel> Channel() const { return server_.Channel(); }
 
   std::vector<v1::PublishBatchRequest> requests() const {
     absl::MutexLock lock(&mu_);
@@ -111,10 +124,9 @@ class FakeGateway final : public v1::Gateway::Service {
 
  private:
   Judge judge_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
   mutable absl::Mutex mu_;
   std::vector<v1::PublishBatchRequest> requests_ ABSL_GUARDED_BY(mu_);
+  LoopbackServer server_{this};  // Last: serves once the state above exists.
 };
 
 liiklus::PublishRequest Record(const std::string& data) {
@@ -285,18 +297,9 @@ class FakeLiiklus final : public liiklus::LiiklusService::Service {
  public:
   using Judge = std::function<grpc::Status(const liiklus::PublishRequest&)>;
 
-  explicit FakeLiiklus(Judge judge) : judge_(std::move(judge)) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-  }
-  ~FakeLiiklus() override { server_->Shutdown(std::chrono::system_clock::now()); }
+  explicit FakeLiiklus(Judge judge) : judge_(std::move(judge)) {}
 
-  std::shared_ptr<grpc::Channel> Channel() const {
-    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                               grpc::InsecureChannelCredentials());
-  }
+  std::shared_ptr<grpc::Channel> Channel() const { return server_.Channel(); }
 
   grpc::Status Publish(grpc::ServerContext*, const liiklus::PublishRequest* request,
                        liiklus::PublishReply*) override {
@@ -326,13 +329,12 @@ class FakeLiiklus final : public liiklus::LiiklusService::Service {
 
  private:
   Judge judge_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
   mutable absl::Mutex mu_;
   std::vector<liiklus::PublishRequest> stored_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   int concurrent_ ABSL_GUARDED_BY(mu_) = 0;
   int max_concurrent_ ABSL_GUARDED_BY(mu_) = 0;
+  LoopbackServer server_{this};  // Last: serves once the state above exists.
 };
 
 liiklus::PublishRequest Keyed(const std::string& key, const std::string& data) {
