@@ -74,11 +74,15 @@ TEST_F(NodeInteropTest, RequestReplyFunctionLosesNothingWithTheHalfCloseMitigati
   }
   Publish("numbers", numbers);
   const std::string fn = StartNodeFunction("square.js");
-  // Large windows, each half-closed only once outputs paused for 100 ms: without that, the
-  // invoker ends each call with OK while dropping the window's last outputs (docs/sidecar.md).
+  // Large windows, each half-closed only once its outputs match its inputs (or, failing that,
+  // paused for the idle time): without that, the invoker ends each call with OK while dropping
+  // the window's last outputs (docs/sidecar.md). A square answers every input, so the match
+  // ends each window; the idle time is a fallback, and 1 s keeps it from firing while a loaded
+  // machine (ctest -j2 beside other builds) holds the Node process back. With 100 ms this test
+  // failed once in such a run; its log was not kept, and the idle rule is the likely cause.
   ChildProcess* p = StartProcessor({"--name", "node-square", "--function", fn, "--input",
                                     In("numbers"), "--output", In("squares"), "--window",
-                                    "count=500,time=2s", "--half-close-idle", "100ms"});
+                                    "count=500,time=2s", "--half-close-idle", "1s"});
   ASSERT_NE(p, nullptr);
   ASSERT_TRUE(WaitForGroupOffset("numbers", "node-square", n - 1)) << p->Log();
   std::vector<Received> out = ReadAtLeast("squares", n, absl::Seconds(30));
