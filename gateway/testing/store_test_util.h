@@ -73,13 +73,16 @@ inline absl::StatusOr<std::vector<StoredRecord>> NextSync(PartitionReader& reade
   return future.get();
 }
 
-// Reads exactly `count` records (in as many batches as it takes) or fails.
-inline absl::StatusOr<std::vector<StoredRecord>> ReadN(PartitionReader& reader, size_t count,
-                                                       absl::Duration timeout = absl::Seconds(20)) {
+// Reads exactly `count` records with `next(remaining_time, max_records)` (in as many calls as
+// it takes) or fails.
+template <typename Next>
+absl::StatusOr<std::vector<StoredRecord>> ReadNWith(Next next, size_t count,
+                                                    absl::Duration timeout) {
   std::vector<StoredRecord> all;
   const absl::Time deadline = absl::Now() + timeout;
   while (all.size() < count) {
-    auto batch = NextSync(reader, deadline - absl::Now(), count - all.size());
+    absl::StatusOr<std::vector<StoredRecord>> batch = next(deadline - absl::Now(),
+                                                           count - all.size());
     if (!batch.ok()) {
       return absl::Status(batch.status().code(),
                           absl::StrCat("after ", all.size(), " of ", count, " records: ",
@@ -88,6 +91,13 @@ inline absl::StatusOr<std::vector<StoredRecord>> ReadN(PartitionReader& reader, 
     for (auto& r : *batch) all.push_back(std::move(r));
   }
   return all;
+}
+
+// Reads exactly `count` records (in as many batches as it takes) or fails.
+inline absl::StatusOr<std::vector<StoredRecord>> ReadN(PartitionReader& reader, size_t count,
+                                                       absl::Duration timeout = absl::Seconds(20)) {
+  return ReadNWith([&](absl::Duration left, size_t max) { return NextSync(reader, left, max); },
+                   count, timeout);
 }
 
 // NextSync through NextBatch: the batch's records, copied out of it.
@@ -115,18 +125,9 @@ inline absl::StatusOr<std::vector<StoredRecord>> NextBatchSync(PartitionReader& 
 // ReadN through NextBatch.
 inline absl::StatusOr<std::vector<StoredRecord>> ReadBatchesN(
     PartitionReader& reader, size_t count, absl::Duration timeout = absl::Seconds(20)) {
-  std::vector<StoredRecord> all;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (all.size() < count) {
-    auto batch = NextBatchSync(reader, deadline - absl::Now(), count - all.size());
-    if (!batch.ok()) {
-      return absl::Status(batch.status().code(),
-                          absl::StrCat("after ", all.size(), " of ", count, " records: ",
-                                       batch.status().message()));
-    }
-    for (auto& r : *batch) all.push_back(std::move(r));
-  }
-  return all;
+  return ReadNWith(
+      [&](absl::Duration left, size_t max) { return NextBatchSync(reader, left, max); }, count,
+      timeout);
 }
 
 }  // namespace runnel::gateway::testing
