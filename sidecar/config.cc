@@ -374,13 +374,17 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
            DurationSetting{"--function-request-timeout", "RUNNEL_FUNCTION_REQUEST_TIMEOUT",
                            &http.request_timeout},
            DurationSetting{"--invoke-timeout", "RUNNEL_INVOKE_TIMEOUT", &o.invoke_timeout},
-           DurationSetting{"--half-close-idle", "RUNNEL_HALF_CLOSE_IDLE", &o.half_close_idle},
            DurationSetting{"--shutdown-grace", "", &o.shutdown_grace}}) {
     if (auto s = setting(ds.flag, ds.env)) {
       auto d = ParseDurationSetting(s->first, s->second);
       if (!d.ok()) return d.status();
       *ds.target = *d;
     }
+  }
+  if (auto s = setting("--half-close-idle", "RUNNEL_HALF_CLOSE_IDLE")) {
+    auto d = ParseDurationSetting(s->first, s->second);
+    if (!d.ok()) return d.status();
+    o.half_close_idle = *d;
   }
   if (http.request_timeout <= absl::ZeroDuration()) {
     return Bad("--function-request-timeout must be more than 0");

@@ -16,6 +16,14 @@
 
 namespace runnel::sidecar {
 
+// What a function says about itself when a call starts.
+struct FunctionTraits {
+  // The function keeps answering after its input half-closes, so the processor may half-close
+  // as soon as a window's input ends. The C++ SDK announces it (riff-rpc: response initial
+  // metadata "runnel-half-close: answers"); riff's invokers do not, and get the linger.
+  bool answers_after_half_close = false;
+};
+
 // Events of one call. All run on a transport thread (a gRPC reaction, the HTTP I/O thread), must
 // not block, and must not call back into the FunctionCall synchronously. `on_output` runs for
 // each output frame, in order; `on_done` runs exactly once, last.
@@ -38,6 +46,9 @@ struct FunctionCallCallbacks {
   // call is over. A paused call still ends: Cancel() resumes it (its reads then fail), and
   // on_done follows as usual.
   std::function<bool(absl::AnyInvocable<void() &&> resume)> may_read;
+  // Runs at most once, before the first on_output, when the function's traits are known
+  // (riff-rpc: its response headers arrived). Optional. Not run when the call fails first.
+  std::function<void(FunctionTraits)> on_traits;
 };
 
 // One invocation. Thread-safe; methods never block. Calls after completion are ignored.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/record_selector.h"
 #include "sidecar/retry_policy.h"
 #include "sidecar/windower.h"
 
@@ -38,6 +39,9 @@ struct HttpFunctionOptions {
   size_t max_response_bytes = 16 << 20;
 };
 
+// The half-close linger for functions that do not say they answer after a half-close.
+inline constexpr absl::Duration kSafeHalfCloseIdle = absl::Milliseconds(500);
+
 struct ProcessorOptions {
   std::string name;   // Processor name: CloudEvent source of outputs, default consumer group.
   std::string group;  // Consumer group for every input.
@@ -50,6 +54,30 @@ struct ProcessorOptions {
   std::optional<StreamBinding> dead_letter;
   WindowSpec window;
 
+  // Keys and time (common/record_selector.h, docs/sidecar.md "Keys and event time").
+  // --key-by: re-key every record before windowing; empty keeps the published keys. When
+  // records have keys (or key_by is set) every window is per key.
+  KeySelector key_by;
+  // --event-time: arrival (default) windows on processing time as before; anything else windows
+  // on event time with watermarks, and count-only windows stay in arrival order.
+  TimeSelector event_time;
+  // A partition's watermark is the highest event time it delivered minus this.
+  absl::Duration max_out_of_orderness = absl::ZeroDuration();
+  // A window fires once the watermark passes its end plus this; records for a window that
+  // fired are late.
+  absl::Duration allowed_lateness = absl::ZeroDuration();
+  // A partition that delivered nothing for this long (processing time) stops holding the
+  // watermark back; then the watermark follows the processing clock minus
+  // max_out_of_orderness, so the last windows of a quiet stream fire. Zero: never.
+  absl::Duration idle_timeout = absl::Seconds(10);
+  enum class LateMode { kDrop, kSideOutput, kRefire };
+  // --late drop | side-output:STREAM | refire. Drop counts them
+  // (runnel_processor_late_records_total); side-output publishes each late record as it is to
+  // `late_output`; refire invokes the window again with its late records, outputs marked
+  // runnelupdate=true.
+  LateMode late = LateMode::kDrop;
+  std::optional<StreamBinding> late_output;  // kSideOutput only.
+
   // A failed invocation is retried per `invoke_retry`; after max_attempts the window's records go
   // to the dead-letter stream (or, without one, retries continue at max_backoff: never dropped).
   // HTTP functions: a failed request is retried per `invoke_retry` on its own, and a record the
@@ -60,10 +88,12 @@ struct ProcessorOptions {
                              .max_backoff = absl::Seconds(5), .max_attempts = 0};
   // Deadline of one invocation, from its start; zero = none.
   absl::Duration invoke_timeout = absl::ZeroDuration();
-  // Keep the request stream open after a window closes until no output arrived for this long,
-  // then half-close. Zero half-closes at once. Works around invokers that drop in-flight outputs
-  // on half-close (riff's Node invoker 0.3.0, see docs/sidecar.md).
-  absl::Duration half_close_idle = absl::ZeroDuration();
+  // Keep the request stream open after a window closes until no output arrived for this long
+  // (or there are as many outputs as inputs), then half-close. Zero half-closes at once. Works
+  // around invokers that drop in-flight outputs on half-close (riff's Node invoker 0.3.0, see
+  // docs/sidecar.md). Unset (auto): zero for functions that announce they answer after a
+  // half-close (FunctionTraits), kSafeHalfCloseIdle for every other function.
+  std::optional<absl::Duration> half_close_idle;
 
   int max_window_records = 10000;   // A window closes early when it holds this many records.
   int max_open_windows = 4;         // Per lane: windows not yet complete (outputs draining).

@@ -342,7 +342,7 @@ class Lane {
       if (w.attempt_failed) {
         consider(w.retry_at);
       } else if (w.input_closed && !w.half_closed && w.call != nullptr) {
-        consider(w.linger_since + ctx_.options.half_close_idle);
+        consider(w.linger_since + ctx_.options.half_close_idle.value_or(absl::ZeroDuration()));
       }
     }
     return next;
@@ -468,7 +468,7 @@ class Lane {
     }
     // Lingering (invokers that lose in-flight outputs on half-close): as soon as there are as
     // many outputs as inputs (every map-like function is done), else once outputs paused.
-    if (now - w.linger_since >= ctx_.options.half_close_idle ||
+    if (now - w.linger_since >= ctx_.options.half_close_idle.value_or(absl::ZeroDuration()) ||
         w.outputs >= w.records.size()) {
       w.half_closed = true;
       w.call->Close();

@@ -1,18 +1,13 @@
 #pragma once
-// Windowing for the processor: which window(s) each arriving record belongs to and when a window
-// closes. Pure logic: no threads, no I/O; time is passed in by the caller (taken from an injected
-// Clock), so tests drive it with FakeClock and never sleep.
+// Windowing for the processor on arrival time: which window(s) each arriving record belongs to
+// and when a window closes. Pure logic: no threads, no I/O; time is passed in by the caller
+// (taken from an injected Clock), so tests drive it with FakeClock and never sleep. The spec
+// grammar is common/window_spec.h; windows on event time are event_windows.h.
 //
-// Kinds (spec strings accepted by ParseWindowSpec):
-//   tumbling   "count=1000", "time=1s", "count=1000,time=1s" (whichever comes first), optional
-//              "tumbling:" prefix. A window opens with its first record (no empty windows) and
-//              closes when it holds `count` records or `time` has passed since it opened.
-//   sliding    "sliding:size=10s,slide=2s": windows [k*slide, k*slide+size) on the wall clock; a
-//              record belongs to every window covering its arrival time (size/slide of them).
-//              Windows open lazily with their first record and close at their end.
-//   session    "session:gap=5s" or "session:gap=5s,count=1000": a window stays open while records
-//              keep arriving less than `gap` apart (and, optionally, until it holds `count`).
-// Default (kDefaultWindowSpec): "count=1000,time=1s".
+// On arrival time: a tumbling window opens with its first record (no empty windows) and closes
+// when it holds `count` records or `time` has passed since it opened; sliding windows are
+// [k*slide, k*slide+size) on the clock, opened lazily with their first record; a session stays
+// open while records keep arriving less than `gap` apart.
 
 #include <cstdint>
 #include <deque>
@@ -22,25 +17,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/window_spec.h"
 
 namespace runnel::sidecar {
 
-inline constexpr char kDefaultWindowSpec[] = "count=1000,time=1s";
-
-struct WindowSpec {
-  enum class Kind { kTumbling, kSliding, kSession };
-  Kind kind = Kind::kTumbling;
-  int64_t count = 0;                              // Tumbling/session: 0 = no count limit.
-  absl::Duration time = absl::ZeroDuration();     // Tumbling: 0 = no time limit.
-  absl::Duration size = absl::ZeroDuration();     // Sliding.
-  absl::Duration slide = absl::ZeroDuration();    // Sliding.
-  absl::Duration gap = absl::ZeroDuration();      // Session.
-};
-
-// Parses a spec (grammar above). INVALID_ARGUMENT names the offending part and the whole spec.
-absl::StatusOr<WindowSpec> ParseWindowSpec(const std::string& spec);
-// The canonical spec string of `spec` (round-trips through ParseWindowSpec).
-std::string FormatWindowSpec(const WindowSpec& spec);
+using runnel::FormatWindowSpec;
+using runnel::kDefaultWindowSpec;
+using runnel::ParseWindowSpec;
+using runnel::WindowSpec;
 
 using WindowId = uint64_t;
 
