@@ -72,6 +72,9 @@ class Processor {
   Clock& clock_;
   MetricsRegistry& metrics_;
   std::unique_ptr<ProcessorContext> context_;  // Publishers, ackers, metrics, transport.
+  std::vector<Counter*> publish_refused_;       // Per output.
+  Counter* dead_letter_refused_ = nullptr;
+  Counter* late_refused_ = nullptr;
   OnFatal on_fatal_;                           // Startup thread once started.
   mutable absl::Mutex mu_;
   std::string state_ ABSL_GUARDED_BY(mu_) = "not started";
