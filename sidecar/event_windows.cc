@@ -129,6 +129,14 @@ absl::Time EventWindows::NextFiring() const {
   return std::get<0>(windows_.begin()->first) + lateness_;
 }
 
+absl::Time EventWindows::EarliestOpenSessionStart() const {
+  absl::Time earliest = absl::InfiniteFuture();
+  for (const auto& [key, open] : sessions_) {
+    if (!open.empty()) earliest = std::min(earliest, open.begin()->first);
+  }
+  return earliest;
+}
+
 void EventWindows::Clear() {
   windows_.clear();
   sessions_.clear();

@@ -57,6 +57,9 @@ class EventWindows {
   std::vector<FiredWindow> Fire(absl::Time watermark);
   // The smallest end + allowed_lateness among open windows; InfiniteFuture() when none.
   absl::Time NextFiring() const;
+  // Sessions: the earliest start of an open session (InfiniteFuture() when none, and for other
+  // kinds). A record in an open session is at or after it.
+  absl::Time EarliestOpenSessionStart() const;
   // Drops every open window (shutdown: their records are replayed after a restart).
   void Clear();
 

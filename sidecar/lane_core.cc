@@ -180,6 +180,8 @@ void LaneCore::Add(InputRecord record, absl::Time now) {
     return;
   }
   metrics_.records_in[record.input]->Add();
+  int64_t& read = read_through_.try_emplace(at, -1).first->second;
+  read = std::max(read, record.offset);
   const RecordView view{.key = record.key, .event = &record.event,
                         .broker_time = record.timestamp};
   std::string key = record.key;
@@ -213,6 +215,24 @@ void LaneCore::Add(InputRecord record, absl::Time now) {
     const uint64_t slot = Store(std::move(record), key, event_time, 0);
     EventWindows::Added added =
         event_windows_->Add(slot, keyed_ ? key : std::string(), event_time, wm);
+    if (restored_ && !added.late.empty()) {
+      // Read before the last run's checkpoint, for a window complete by it: already handled.
+      auto read = restored_->read_through.find(at);
+      if (read != restored_->read_through.end() && offset <= read->second) {
+        std::erase_if(added.late, [this](const EventWindowBounds& b) {
+          return b.end + options_.allowed_lateness <= restored_->complete_through;
+        });
+        if (added.windows == 0 && added.late.empty()) {
+          slots_.erase(slot);
+          tracker_.Track(at, offset, 1);
+          tracker_.Complete(at, offset);
+          EmitAcks();
+          MaybeCheckpoint(now);
+          FlushStaged();
+          return;
+        }
+      }
+    }
     int late_units = 0;
     if (!added.late.empty()) {
       late_units = options_.late == ProcessorOptions::LateMode::kRefire
@@ -227,6 +247,7 @@ void LaneCore::Add(InputRecord record, absl::Time now) {
     }
     FireEventWindows(now);
     StartPending(now);
+    MaybeCheckpoint(now);
     FlushStaged();
     return;
   }
@@ -369,15 +390,12 @@ void LaneCore::PlaceLate(uint64_t slot, const std::vector<EventWindowBounds>& la
     case ProcessorOptions::LateMode::kDrop: {
       const int64_t offset = s.record.offset;
       Release(slot);
-      tracker_.Complete(at, offset);
-      for (const AckPosition& ack : tracker_.TakeAcks()) {
-        metrics_.acks->Add();
-        commands_.push_back(lane::Ack{ack.key.input, ack.key.partition, ack.offset});
-      }
+      CompleteRecords({{at, offset}}, late.front().end + options_.allowed_lateness);
       return;
     }
     case ProcessorOptions::LateMode::kSideOutput: {
       Window& w = NewWindow(kSideOutput, s.key, now);
+      w.bounds = late.front();
       w.records.push_back(slot);
       w.input_closed = true;
       w.done = true;
@@ -869,6 +887,7 @@ void LaneCore::OnPublished(GroupId group, absl::Status status, absl::Time now) {
   --w->second.pending_publishes;
   if (status.ok()) {
     MaybeComplete(id);
+    MaybeCheckpoint(now);
   } else if (status.code() != absl::StatusCode::kCancelled) {
     // The gateway refused an output group for good (a content type its stream does not take, a
     // record larger than it takes): like a function error, retried, then isolated.
@@ -890,13 +909,19 @@ void LaneCore::MaybeComplete(uint64_t id) {
   if (!w.done || !w.released || w.pending_publishes > 0 || w.call != 0 || !w.input_closed) {
     return;
   }
+  std::vector<std::pair<PartitionKey, int64_t>> done;
+  done.reserve(w.records.size());
   for (uint64_t slot : w.records) {
     auto s = slots_.find(slot);
     RUNNEL_CHECK(s != slots_.end());  // A window's records live until it completes.
-    tracker_.Complete({.input = s->second.record.input, .partition = s->second.record.partition},
-                      s->second.record.offset);
+    done.emplace_back(
+        PartitionKey{.input = s->second.record.input, .partition = s->second.record.partition},
+        s->second.record.offset);
     Release(slot);
   }
+  std::optional<absl::Time> bound;
+  if (w.bounds) bound = w.bounds->end + options_.allowed_lateness;
+  CompleteRecords(std::move(done), bound);
   if (w.kind == kStreaming || w.kind == kCollected || w.kind == kRefire) {
     metrics_.windows_completed->Add();
   }
@@ -928,6 +953,7 @@ void LaneCore::Advance(absl::Time now) {
     }
   }
   StartPending(now);
+  MaybeCheckpoint(now);
   FlushStaged();
 }
 
@@ -951,6 +977,10 @@ std::optional<absl::Time> LaneCore::NextTimer(absl::Time now) const {
                                                               : kSafeHalfCloseIdle));
     }
   }
+  if (in_flight_ == 0 && (!unsent_acks_.empty() ||
+                          (!uncovered_.empty() && uncovered_.begin()->first <= CompleteThrough()))) {
+    consider(std::max(now, next_checkpoint_at_));
+  }
   return next;
 }
 
@@ -972,7 +1002,10 @@ void LaneCore::Drain(absl::Time now) {
   FlushStaged();
 }
 
-bool LaneCore::Drained() const { return draining_ && windows_.empty() && pending_.empty(); }
+bool LaneCore::Drained() const {
+  return draining_ && windows_.empty() && pending_.empty() && unsent_acks_.empty() &&
+         uncovered_.empty() && in_flight_ == 0;
+}
 
 std::vector<LaneCommand> LaneCore::TakeCommands() {
   FlushStaged();
@@ -983,10 +1016,98 @@ std::vector<LaneCommand> LaneCore::TakeCommands() {
 
 void LaneCore::EmitAcks() {
   for (const AckPosition& ack : tracker_.TakeAcks()) {
+    if (event_time_) {
+      unsent_acks_[ack.key] = ack.offset;  // Sent once a checkpoint covers them.
+      continue;
+    }
     metrics_.acks->Add();
     commands_.emplace_back(std::in_place_type<lane::Ack>, ack.key.input, ack.key.partition,
                            ack.offset);
   }
+}
+
+void LaneCore::Restore(const Checkpoint& checkpoint) {
+  if (!event_time_) {
+    return;
+  }
+  restored_ = checkpoint;
+  watermark_.Floor(checkpoint.complete_through);
+  watermark_at_ = std::max(watermark_at_, checkpoint.complete_through);
+}
+
+absl::Time LaneCore::CompleteThrough() const {
+  const absl::Duration just_before = absl::Nanoseconds(1);
+  absl::Time through = watermark_at_;
+  // Windows that fired but are not complete (invoking, publishing, late records being handled).
+  for (const auto& [id, w] : windows_) {
+    if (w.bounds) {
+      through = std::min(through, w.bounds->end + options_.allowed_lateness - just_before);
+    }
+  }
+  // A record of an open session may lie before the watermark: keep it out of reach.
+  const absl::Time session = event_windows_->EarliestOpenSessionStart();
+  if (session != absl::InfiniteFuture()) {
+    through = std::min(through,
+                       session + options_.window.gap + options_.allowed_lateness - just_before);
+  }
+  if (restored_) {
+    through = std::max(through, std::min(restored_->complete_through, watermark_at_));
+  }
+  return through;
+}
+
+void LaneCore::CompleteRecords(std::vector<std::pair<PartitionKey, int64_t>> records,
+                               std::optional<absl::Time> bound) {
+  if (event_time_ && bound) {
+    uncovered_.emplace(*bound, std::move(records));
+    return;
+  }
+  for (const auto& [key, offset] : records) tracker_.Complete(key, offset);
+  EmitAcks();
+}
+
+void LaneCore::MaybeCheckpoint(absl::Time now) {
+  if (!event_time_ || in_flight_ != 0 || now < next_checkpoint_at_) {
+    return;
+  }
+  const absl::Time through = CompleteThrough();
+  while (!uncovered_.empty() && uncovered_.begin()->first <= through) {
+    for (const auto& [key, offset] : uncovered_.begin()->second) tracker_.Complete(key, offset);
+    uncovered_.erase(uncovered_.begin());
+  }
+  EmitAcks();
+  if (unsent_acks_.empty()) {
+    return;
+  }
+  in_flight_ = next_seq_++;
+  checkpointing_acks_.swap(unsent_acks_);
+  unsent_acks_.clear();
+  commands_.emplace_back(std::in_place_type<lane::WriteCheckpoint>, in_flight_,
+                         Checkpoint{.complete_through = through,
+                                    .read_through = read_through_});
+}
+
+void LaneCore::OnCheckpointWritten(uint64_t seq, absl::Status status, absl::Time now) {
+  if (seq != in_flight_) {
+    return;
+  }
+  in_flight_ = 0;
+  if (status.ok()) {
+    next_checkpoint_at_ = now + kCheckpointInterval;
+    for (const auto& [key, offset] : checkpointing_acks_) {
+      metrics_.acks->Add();
+      commands_.emplace_back(std::in_place_type<lane::Ack>, key.input, key.partition, offset);
+    }
+  } else {
+    NoteError(status, now);
+    next_checkpoint_at_ = now + absl::Seconds(1);
+    for (const auto& [key, offset] : checkpointing_acks_) {
+      int64_t& unsent = unsent_acks_[key];
+      unsent = std::max(unsent, offset);
+    }
+  }
+  checkpointing_acks_.clear();
+  MaybeCheckpoint(now);
 }
 
 void LaneCore::NoteError(const absl::Status& status, absl::Time now) {

@@ -44,6 +44,7 @@
 #include "common/metrics.h"
 #include "riff/riff-rpc.pb.h"
 #include "sidecar/ack_tracker.h"
+#include "sidecar/checkpoint.h"
 #include "sidecar/event_windows.h"
 #include "sidecar/function_transport.h"
 #include "sidecar/gateway_client.h"
@@ -93,11 +94,20 @@ struct Ack {
   uint32_t partition;
   int64_t offset;  // The last offset processed.
 };
+// Event time: store `checkpoint` durably, then answer OnCheckpointWritten(seq); the acks it
+// covers are held back until then (checkpoint.h says why).
+struct WriteCheckpoint {
+  uint64_t seq;
+  Checkpoint checkpoint;
+};
 
 }  // namespace lane
 
 using LaneCommand = std::variant<lane::StartCall, lane::Send, lane::HalfClose, lane::Cancel,
-                                 lane::Publish, lane::Ack>;
+                                 lane::Publish, lane::Ack, lane::WriteCheckpoint>;
+
+// On event time, how often a lane stores a checkpoint (and so acknowledges) at most.
+inline constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(200);
 
 // Counters the lane updates; every pointer must be valid (LaneMetrics::Register makes them).
 struct LaneMetrics {
@@ -133,6 +143,11 @@ class LaneCore {
   LaneCore(const ProcessorOptions& options, const LaneMetrics& metrics, OutputBudget* budget,
            uint64_t seed = 17);
   ~LaneCore();
+
+  // Event time: where a previous run of this lane left off (before the first record).
+  void Restore(const Checkpoint& checkpoint);
+  // A WriteCheckpoint command's checkpoint is durable (OK: its acks go out) or not (retried).
+  void OnCheckpointWritten(uint64_t seq, absl::Status status, absl::Time now);
 
   // Whether the next record may be taken (bounds on windows, calls and buffered records).
   bool CanAccept() const;
@@ -196,7 +211,12 @@ class LaneCore {
   void FlushStaged();
   void DropHeld(Window& w);
   void MaybeComplete(uint64_t id);
-  void EmitAcks();  // Ack commands for the positions that became safe.
+  void EmitAcks();  // Ack commands for the positions that became safe (event time: held back).
+  void MaybeCheckpoint(absl::Time now);
+  // Marks `records` processed: at once, or on event time once a checkpoint covers `bound`.
+  void CompleteRecords(std::vector<std::pair<PartitionKey, int64_t>> records,
+                       std::optional<absl::Time> bound);
+  absl::Time CompleteThrough() const;
   void NoteError(const absl::Status& status, absl::Time now);
   Window* Find(CallId call);
   std::string KeyOf(const Slot& slot) const;
@@ -234,6 +254,17 @@ class LaneCore {
   std::vector<LaneCommand> commands_;
   bool draining_ = false;
   absl::Time watermark_at_ = absl::InfinitePast();  // As last computed.
+  // Checkpoints (event time).
+  std::optional<Checkpoint> restored_;
+  std::map<PartitionKey, int64_t> read_through_;  // Highest offset read per partition.
+  // Records of completed event-time windows, by the window's end plus the allowed lateness:
+  // they count as processed (and can be acknowledged) only once a checkpoint covers the window.
+  std::multimap<absl::Time, std::vector<std::pair<PartitionKey, int64_t>>> uncovered_;
+  std::map<PartitionKey, int64_t> unsent_acks_;   // Safe, waiting for a checkpoint.
+  std::map<PartitionKey, int64_t> checkpointing_acks_;  // Waiting for checkpoint `in_flight_`.
+  uint64_t in_flight_ = 0;                        // 0: no checkpoint being written.
+  uint64_t next_seq_ = 1;
+  absl::Time next_checkpoint_at_ = absl::InfinitePast();
   std::string last_error_;
   absl::Time last_error_time_ = absl::InfinitePast();
 };
