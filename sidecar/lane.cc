@@ -3,6 +3,8 @@
 #include <utility>
 #include <variant>
 
+#include "common/logging.h"
+
 namespace runnel::sidecar {
 
 Lane::Lane(ProcessorContext& context, uint32_t index)
@@ -62,6 +64,28 @@ LaneStats Lane::stats() const {
   return stats_;
 }
 
+bool Lane::Restore(std::stop_token stop) {
+  if (ctx_.checkpoints == nullptr) {
+    return true;
+  }
+  Backoff backoff(ctx_.options.connect_retry);
+  while (true) {
+    absl::StatusOr<std::optional<Checkpoint>> loaded = ctx_.checkpoints->Load(index_);
+    if (loaded.ok()) {
+      if (*loaded) {
+        core_.Restore(**loaded);
+        RUNNEL_LOG(INFO) << "lane resumes from its checkpoint" << Kv("lane", index_)
+                         << Kv("complete_through", (*loaded)->complete_through);
+      }
+      return true;
+    }
+    const absl::Duration delay = backoff.NextDelay();
+    RUNNEL_LOG(WARNING) << "cannot read the lane's checkpoint; retrying" << Kv("lane", index_)
+                        << Kv("status", loaded.status().ToString()) << Kv("retry_in", delay);
+    if (!SleepUnlessStopped(stop, delay)) return false;
+  }
+}
+
 void Lane::Post(Event event) {
   absl::MutexLock lock(&mu_);
   events_.push_back(std::move(event));
@@ -72,6 +96,9 @@ void Lane::Run(std::stop_token stop) {
     absl::MutexLock lock(&mu_);
     stop_flag_ = true;
   });
+  if (!Restore(stop)) {
+    return;
+  }
   bool drain_started = false;
   while (true) {
     std::vector<Event> events;
@@ -124,6 +151,9 @@ void Lane::Run(std::stop_token stop) {
           break;
         case Event::kPublished:
           core_.OnPublished(e.id, std::move(e.status), now);
+          break;
+        case Event::kCheckpointed:
+          core_.OnCheckpointWritten(e.id, std::move(e.status), now);
           break;
       }
     }
@@ -215,6 +245,11 @@ void Lane::Execute(std::vector<LaneCommand> commands) {
       });
     } else if (auto* ack = std::get_if<lane::Ack>(&command)) {
       ctx_.ackers[ack->input]->Ack(ack->partition, ack->offset);
+    } else if (auto* write = std::get_if<lane::WriteCheckpoint>(&command)) {
+      const uint64_t seq = write->seq;
+      ctx_.checkpoints->Write(index_, write->checkpoint, [this, seq](absl::Status status) {
+        Post({.kind = Event::kCheckpointed, .id = seq, .status = std::move(status)});
+      });
     }
   }
 }

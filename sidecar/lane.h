@@ -42,8 +42,8 @@ class Lane {
  private:
   // An event for the core, recorded by a transport or Publisher thread.
   struct Event {
-    enum Kind { kTraits, kOutput, kReject, kDone, kPublished } kind;
-    uint64_t id;  // CallId or GroupId.
+    enum Kind { kTraits, kOutput, kReject, kDone, kPublished, kCheckpointed } kind;
+    uint64_t id;  // CallId, GroupId or checkpoint sequence number.
     streaming::OutputFrame frame;
     FunctionTraits traits;
     size_t index = 0;
@@ -52,6 +52,8 @@ class Lane {
   };
 
   void Run(std::stop_token stop);
+  // Event time: hands the core where the last run left off; false when stopped first.
+  bool Restore(std::stop_token stop);
   void Execute(std::vector<LaneCommand> commands);
   void Post(Event event);
 

@@ -106,14 +106,18 @@ LaneMetrics LaneMetrics::Register(MetricsRegistry& m, const ProcessorOptions& op
   return out;
 }
 
+bool WindowsOnEventTime(const ProcessorOptions& options) {
+  return !options.event_time.arrival() &&
+         !(options.window.kind == WindowSpec::Kind::kTumbling &&
+           options.window.time == absl::ZeroDuration());
+}
+
 LaneCore::LaneCore(const ProcessorOptions& options, const LaneMetrics& metrics,
                    OutputBudget* budget, uint64_t seed)
     : options_(options),
       metrics_(metrics),
       budget_(budget),
-      event_time_(!options.event_time.arrival() &&
-                  !(options.window.kind == WindowSpec::Kind::kTumbling &&
-                    options.window.time == absl::ZeroDuration())),
+      event_time_(WindowsOnEventTime(options)),
       keyed_(!options.key_by.empty()),
       retry_(options.invoke_retry, seed),
       watermark_({.max_out_of_orderness = options.max_out_of_orderness,

@@ -138,6 +138,10 @@ struct LaneStats {
   absl::Time last_error_time = absl::InfinitePast();
 };
 
+// Whether `options` window on event time (and so keep checkpoints): an event-time source and a
+// window kind that has a time (count-only windows stay in arrival order).
+bool WindowsOnEventTime(const ProcessorOptions& options);
+
 class LaneCore {
  public:
   LaneCore(const ProcessorOptions& options, const LaneMetrics& metrics, OutputBudget* budget,

@@ -267,6 +267,32 @@ void Processor::Startup(std::stop_token stop) {
                          .refused = late_refused_,
                          .describe = DescribeDeadLetter});
   }
+  if (WindowsOnEventTime(options_)) {
+    // Checkpoints live beside the first input, with a partition per lane of the widest input.
+    const StreamBinding& first = options_.inputs.front();
+    c.checkpoints = std::make_unique<CheckpointStore>(c.Channel(first.gateway),
+                                                      CheckpointStreamName(options_.group));
+    while (true) {
+      int partitions = 1;
+      absl::Status opened = absl::OkStatus();
+      for (const StreamBinding& in : options_.inputs) {
+        absl::StatusOr<int> n = LookUpPartitionCount(c.Channel(in.gateway), in.stream);
+        if (!n.ok()) {
+          opened = n.status();
+          break;
+        }
+        partitions = std::max(partitions, *n);
+      }
+      if (opened.ok()) opened = c.checkpoints->Open(partitions);
+      if (opened.ok()) break;
+      const absl::Duration delay = backoff.NextDelay();
+      set_state(absl::StrCat("waiting for the checkpoint stream: ", opened.message()));
+      RUNNEL_LOG(WARNING) << "cannot open the checkpoint stream; retrying"
+                          << Kv("status", opened.ToString()) << Kv("retry_in", delay);
+      if (!SleepUnlessStopped(stop, delay)) return;
+    }
+    backoff.Reset();
+  }
   if (stop.stop_requested()) return;
   for (size_t i = 0; i < options_.inputs.size(); ++i) {
     const StreamBinding& in = options_.inputs[i];
@@ -378,6 +404,7 @@ void Processor::Shutdown() {
   for (auto& p : context_->publishers) p->Stop();
   if (context_->dead_letter) context_->dead_letter->Stop();
   if (context_->late) context_->late->Stop();
+  if (context_->checkpoints) context_->checkpoints->Stop();
   for (auto& a : context_->ackers) a->WaitIdle(absl::Seconds(5));
   {
     absl::MutexLock lock(&lanes_mu_);

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "riff/riff-rpc.pb.h"
+#include "sidecar/checkpoint_store.h"
 #include "sidecar/function_transport.h"
 #include "sidecar/gateway_client.h"
 #include "sidecar/lane_core.h"
@@ -33,6 +34,7 @@ struct ProcessorContext {
   std::vector<std::unique_ptr<Publisher>> publishers;               // Per output.
   std::unique_ptr<Publisher> dead_letter;
   std::unique_ptr<Publisher> late;  // --late side-output.
+  std::unique_ptr<CheckpointStore> checkpoints;  // Event time only.
   LaneMetrics metrics;
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
