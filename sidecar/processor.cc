@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/record_selector.h"
 #include "sidecar/ack_tracker.h"
 #include "sidecar/config.h"
 #include "sidecar/http_function_transport.h"
@@ -149,6 +150,39 @@ bool Processor::Ready(std::string* detail) const {
   absl::MutexLock lock(&mu_);
   *detail = state_;
   return ready_;
+}
+
+ProcessorStatus Processor::Status() const {
+  ProcessorStatus s;
+  s.ready = Ready(&s.state);
+  const LaneMetrics& m = context_->metrics;
+  for (Counter* c : m.records_in) s.records_in += c->value();
+  for (Counter* c : m.records_out) s.records_out += c->value();
+  s.dead_lettered = m.dead_lettered->value();
+  s.retries = m.retries->value();
+  s.invocation_errors = m.invocation_errors->value();
+  s.late_records = m.late_records->value();
+  absl::Time last_error_time = absl::InfinitePast();
+  absl::Time watermark = absl::InfiniteFuture();
+  {
+    absl::MutexLock lock(&lanes_mu_);
+    for (const auto& [p, lane] : lanes_) {
+      const LaneStats stats = lane->stats();
+      s.open_windows += static_cast<int64_t>(stats.open_windows);
+      if (stats.last_error_time > last_error_time) {
+        last_error_time = stats.last_error_time;
+        s.last_error = stats.last_error;
+      }
+      if (stats.watermark != absl::InfinitePast()) watermark = std::min(watermark, stats.watermark);
+    }
+  }
+  if (last_error_time != absl::InfinitePast()) {
+    s.last_error_time = FormatRfc3339Millis(last_error_time);
+  }
+  if (watermark != absl::InfiniteFuture()) {
+    s.watermark_lag_seconds = absl::ToDoubleSeconds(clock_.Now() - watermark);
+  }
+  return s;
 }
 
 void Processor::Startup(std::stop_token stop) {
