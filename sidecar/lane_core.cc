@@ -506,15 +506,15 @@ void LaneCore::StartAttempt(Window& w, std::vector<uint64_t> records, absl::Time
                                         : absl::InfiniteFuture(),
                         .route = w.route};
   start.frames.reserve(w.sent.size());
+  FrameContext context;
+  if (w.bounds) {
+    context.window_start = FormatRfc3339Millis(w.bounds->start);
+    context.window_end = FormatRfc3339Millis(w.bounds->end);
+  }
+  context.update = w.kind == kRefire;
   for (uint64_t id : w.sent) {
     const Slot& s = slots_.at(id);
-    FrameContext context;
     if (event_time_) context.event_time = s.event_time;
-    if (w.bounds) {
-      context.window_start = w.bounds->start;
-      context.window_end = w.bounds->end;
-    }
-    context.update = w.kind == kRefire;
     start.frames.push_back(ToFrame(s.record, s.key, context));
   }
   commands_.push_back(std::move(start));

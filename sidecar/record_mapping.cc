@@ -74,8 +74,8 @@ streaming::InputFrame ToFrame(const InputRecord& record, const std::string& key,
   }
   if (!key.empty()) headers[kKeyHeader] = key;
   if (context.event_time) headers[kEventTimeHeader] = FormatRfc3339Millis(*context.event_time);
-  if (context.window_start) headers[kWindowStartHeader] = FormatRfc3339Millis(*context.window_start);
-  if (context.window_end) headers[kWindowEndHeader] = FormatRfc3339Millis(*context.window_end);
+  if (!context.window_start.empty()) headers[kWindowStartHeader] = context.window_start;
+  if (!context.window_end.empty()) headers[kWindowEndHeader] = context.window_end;
   if (context.update) headers[kUpdateHeader] = "true";
   return frame;
 }

@@ -25,9 +25,9 @@ inline constexpr char kUpdateHeader[] = "x-runnel-update";
 
 // What the processor knows about the window a frame belongs to.
 struct FrameContext {
-  std::optional<absl::Time> event_time;   // The record's event time (event-time processors).
-  std::optional<absl::Time> window_start;  // Event-time windows.
-  std::optional<absl::Time> window_end;
+  std::optional<absl::Time> event_time;  // The record's event time (event-time processors).
+  std::string window_start;  // Event-time windows: the bounds, formatted once per window.
+  std::string window_end;
   bool update = false;  // A refire of late records.
 };
 
