@@ -68,6 +68,18 @@ bool Lane::Restore(std::stop_token stop) {
   if (ctx_.checkpoints == nullptr) {
     return true;
   }
+  // The partitions this lane reads: all of them with --key-by (one replica; with several, the
+  // ones another replica reads stop being waited for after --idle-timeout), else partition
+  // index_ of each input that has it.
+  size_t expected = 0;
+  for (int n : ctx_.input_partitions) {
+    if (!ctx_.options.key_by.empty()) {
+      expected += static_cast<size_t>(n);
+    } else if (static_cast<int64_t>(index_) < n) {
+      ++expected;
+    }
+  }
+  core_.ExpectPartitions(expected, ctx_.clock->Now());
   Backoff backoff(ctx_.options.connect_retry);
   while (true) {
     absl::StatusOr<std::optional<Checkpoint>> loaded = ctx_.checkpoints->Load(index_);

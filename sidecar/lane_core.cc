@@ -1030,6 +1030,10 @@ void LaneCore::EmitAcks() {
   }
 }
 
+void LaneCore::ExpectPartitions(size_t partitions, absl::Time now) {
+  watermark_.Expect(partitions, now);
+}
+
 void LaneCore::Restore(const Checkpoint& checkpoint) {
   if (!event_time_) {
     return;

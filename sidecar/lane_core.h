@@ -148,6 +148,8 @@ class LaneCore {
            uint64_t seed = 17);
   ~LaneCore();
 
+  // Event time: the lane reads `partitions` input partitions, from `now` on (Watermark::Expect).
+  void ExpectPartitions(size_t partitions, absl::Time now);
   // Event time: where a previous run of this lane left off (before the first record).
   void Restore(const Checkpoint& checkpoint);
   // A WriteCheckpoint command's checkpoint is durable (OK: its acks go out) or not (retried).

@@ -433,6 +433,22 @@ TEST(LaneCore, TheWatermarkWaitsForTheSlowestPartition) {
   EXPECT_THAT(Data(h.outputs), ElementsAre(R"({"t":1800000001000})", R"({"t":1800000001000})"));
 }
 
+TEST(LaneCore, APartitionNotYetHeardFromHoldsTheWatermarkUntilTheIdleTimeout) {
+  ProcessorOptions o = Options("time=10s");
+  o.event_time = *TimeSelector::Parse("/t");
+  o.idle_timeout = absl::Seconds(5);
+  Harness h(o);
+  h.core().ExpectPartitions(2, h.now());
+  h.Add(0, R"({"t":1800000001000})", "", 0);
+  h.Add(1, R"({"t":1800000031000})", "", 0);
+  EXPECT_THAT(h.outputs, IsEmpty()) << "partition 1 may still bring records of 0-10 s";
+  h.Add(0, R"({"t":1800000002000})", "", 1);  // Its reader started late: not late.
+  EXPECT_EQ(h.Metric("runnel_processor_late_records_total"), "0");
+  EXPECT_THAT(h.outputs, IsEmpty()) << "partition 1 is at 2 s";
+  h.Wait(absl::Seconds(6));  // Partition 1 goes idle: the watermark is partition 0's.
+  EXPECT_THAT(Data(h.outputs), ElementsAre(R"({"t":1800000001000})", R"({"t":1800000002000})"));
+}
+
 TEST(LaneCore, ARecordWithoutTheKeyFieldIsDeadLetteredAlone) {
   ProcessorOptions o = Options("count=2");
   o.key_by = *KeySelector::Parse("/k");

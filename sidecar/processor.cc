@@ -309,12 +309,14 @@ void Processor::Startup(std::stop_token stop) {
     while (true) {
       int partitions = 1;
       absl::Status opened = absl::OkStatus();
+      c.input_partitions.clear();
       for (const StreamBinding& in : options_.inputs) {
         absl::StatusOr<int> n = LookUpPartitionCount(c.Channel(in.gateway), in.stream);
         if (!n.ok()) {
           opened = n.status();
           break;
         }
+        c.input_partitions.push_back(*n);
         partitions = std::max(partitions, *n);
       }
       if (opened.ok()) opened = c.checkpoints->Open(partitions);

@@ -30,6 +30,10 @@ class Watermark {
  public:
   explicit Watermark(const WatermarkOptions& options) : options_(options) {}
 
+  // The lane will read `partitions` partitions, from `since` on: until each delivered a record,
+  // or idle_timeout passed since `since`, the watermark does not move (a partition whose reader
+  // starts a moment later must not find its first records late).
+  void Expect(size_t partitions, absl::Time since);
   // A record of `partition` with `event_time` was read at processing time `now`.
   void Observe(const PartitionKey& partition, absl::Time event_time, absl::Time now);
   // Raises the watermark to at least `floor` (a restored checkpoint).
@@ -49,11 +53,14 @@ class Watermark {
     absl::Time last_seen;  // Processing time.
   };
   bool Idle(const Partition& p, absl::Time now) const;
+  bool WaitingForPartitions(absl::Time now) const;
 
   const WatermarkOptions options_;
   std::map<PartitionKey, Partition> partitions_;
   absl::Time current_ = absl::InfinitePast();
   absl::Time max_event_time_ = absl::InfinitePast();
+  size_t expected_ = 0;
+  absl::Time since_ = absl::InfinitePast();
 };
 
 }  // namespace runnel::sidecar
