@@ -638,18 +638,23 @@ void LaneCore::OnCallDone(CallId call, absl::Status status, absl::Time now) {
   FlushStaged();
 }
 
+void LaneCore::EndInput(Window& w) {
+  if (w.input_closed) {
+    return;
+  }
+  if (w.arrival_id) {
+    auto wd = windowers_.find(w.key);
+    if (wd != windowers_.end()) wd->second.Close(*w.arrival_id);
+    arrival_windows_.erase({w.key, *w.arrival_id});
+    w.arrival_id.reset();
+  }
+  w.input_closed = true;
+}
+
 void LaneCore::Succeed(Window& w, absl::Time now) {
   w.done = true;
-  if (!w.input_closed) {
-    // The function completed before the window closed: later records start a new window.
-    if (w.arrival_id) {
-      auto wd = windowers_.find(w.key);
-      if (wd != windowers_.end()) wd->second.Close(*w.arrival_id);
-      arrival_windows_.erase({w.key, *w.arrival_id});
-      w.arrival_id.reset();
-    }
-    w.input_closed = true;
-  }
+  // The function completed before the window closed: later records start a new window.
+  EndInput(w);
   ReleaseInOrder(now);
 }
 
@@ -714,15 +719,7 @@ void LaneCore::FailAttempt(Window& w, absl::Status status, absl::Time now) {
     return;
   }
   // Retries ran out: find the records that fail the window.
-  if (!w.input_closed) {
-    if (w.arrival_id) {
-      auto wd = windowers_.find(w.key);
-      if (wd != windowers_.end()) wd->second.Close(*w.arrival_id);
-      arrival_windows_.erase({w.key, *w.arrival_id});
-      w.arrival_id.reset();
-    }
-    w.input_closed = true;
-  }
+  EndInput(w);
   std::vector<uint64_t> remaining;
   for (uint64_t slot : w.records) {
     if (std::find(w.excluded.begin(), w.excluded.end(), slot) == w.excluded.end()) {

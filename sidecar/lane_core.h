@@ -210,6 +210,8 @@ class LaneCore {
   void DeadLetter(Window& w, uint64_t slot, const absl::Status& error,
                   std::map<std::string, std::string> detail);
   void Succeed(Window& w, absl::Time now);
+  // Closes `w` to further records (early: the function completed it, or it failed for good).
+  void EndInput(Window& w);
   // Results.
   void ReleaseInOrder(absl::Time now);
   void PublishOutputs(Window& w, absl::Time now);
