@@ -215,6 +215,10 @@ class LaneCore {
   // Results.
   void ReleaseInOrder(absl::Time now);
   void PublishOutputs(Window& w, absl::Time now);
+  // Whether every window before `w` released its outputs.
+  bool Oldest(const Window& w) const;
+  // Publishes the answers `w` holds (a call that answers in order, oldest, not a probe).
+  void StreamAnswers(Window& w, absl::Time now);
   void Stage(Window& w, lane::Target target, int output, liiklus::PublishRequest request);
   void FlushStaged();
   void DropHeld(Window& w);

@@ -97,6 +97,9 @@ class Harness {
   bool answers_after_half_close = true;
   bool refuse_publish = false;
   bool emit_before_failing = false;  // A failing call echoes its inputs before it fails.
+  // A request-reply function that says so (FunctionTraits::answers_in_order): it answers each
+  // frame as it arrives with body({frame}); the first frame it cannot answer fails the call.
+  bool request_reply = false;
   std::vector<Out> outputs, dead, late;
   std::map<std::pair<int, uint32_t>, int64_t> acks;
   std::vector<size_t> call_sizes;  // Frames per call, in start order.
@@ -123,15 +126,28 @@ class Harness {
                                         start->frames[0].headers().begin(),
                                         start->frames[0].headers().end()));
       call_sizes.push_back(start->frames.size());
-      core_->OnTraits(start->call, {.answers_after_half_close = answers_after_half_close}, now_);
+      core_->OnTraits(start->call,
+                      {.answers_after_half_close = answers_after_half_close,
+                       .answers_in_order = request_reply},
+                      now_);
+      if (request_reply) {
+        failed_.erase(start->call);
+        for (const std::string& payload : frames) Answer(start->call, payload);
+      }
     } else if (auto* send = std::get_if<lane::Send>(&command)) {
       std::vector<std::string>& frames = calls_[send->call];
       if (frames.empty() && !first_headers.empty() && first_headers.back().empty()) {
         first_headers.back() = {send->frame.headers().begin(), send->frame.headers().end()};
       }
       frames.push_back(send->frame.payload());
+      if (request_reply) Answer(send->call, send->frame.payload());
     } else if (auto* close = std::get_if<lane::HalfClose>(&command)) {
       const CallId id = close->call;
+      if (request_reply) {
+        calls_.erase(id);
+        if (!failed_.count(id)) core_->OnCallDone(id, absl::OkStatus(), now_);
+        return;
+      }
       std::vector<std::string> frames = calls_[id];
       calls_.erase(id);
       absl::StatusOr<std::vector<std::string>> result = body(frames);
@@ -175,6 +191,24 @@ class Harness {
     }
   }
 
+  // Request-reply: one frame's answer, or the call's failure.
+  void Answer(CallId id, const std::string& payload) {
+    if (failed_.count(id) || !calls_.count(id)) return;
+    absl::StatusOr<std::vector<std::string>> result = body({payload});
+    if (!result.ok()) {
+      failed_.insert(id);
+      calls_.erase(id);
+      core_->OnCallDone(id, result.status(), now_);
+      return;
+    }
+    for (const std::string& out : *result) {
+      streaming::OutputFrame f;
+      f.set_payload(out);
+      core_->OnOutput(id, f, now_);
+    }
+  }
+
+  std::set<CallId> failed_;
   ProcessorOptions options_;
   MetricsRegistry registry_;
   std::unique_ptr<LaneCore> core_;
@@ -224,6 +258,46 @@ TEST(LaneCore, RequestReplyOutputsInheritTheirInputsKeysAndInputsAreAckedOnceDur
   EXPECT_EQ(h.outputs[2].key, "a");
   EXPECT_THAT(Data(h.outputs), ElementsAre("1", "4", "9"));
   EXPECT_EQ((h.acks[{0, 0}]), 2);
+}
+
+TEST(LaneCore, ARequestReplyFunctionsAnswersArePublishedAsTheyCome) {
+  Harness h(Options("count=1000,time=1s"));
+  h.request_reply = true;
+  h.body = Square;
+  h.Add(0, "2", "a");
+  h.Add(1, "3", "b");
+  EXPECT_THAT(Data(h.outputs), ElementsAre("4", "9")) << "not held until the window closes";
+  EXPECT_EQ(h.outputs[1].key, "b");
+  EXPECT_THAT(h.acks, IsEmpty()) << "acknowledged when the window completes";
+  h.Wait(absl::Seconds(1));
+  EXPECT_EQ((h.acks[{0, 0}]), 1);
+}
+
+TEST(LaneCore, ARequestReplyCallThatFailsIsRetriedWithTheFramesNotYetAnswered) {
+  Harness h(Options("count=3"));
+  h.request_reply = true;
+  int failures = 0;
+  h.body = [&failures](const std::vector<std::string>& in)
+      -> absl::StatusOr<std::vector<std::string>> {
+    if (in[0] == "2" && failures++ == 0) return absl::UnavailableError("flaky");
+    return Square(in);
+  };
+  h.Add(0, "1");
+  h.Add(1, "2");
+  h.Add(2, "3");
+  h.Wait(absl::Seconds(1));
+  EXPECT_THAT(Data(h.outputs), ElementsAre("1", "4", "9")) << "each answer once";
+  EXPECT_THAT(h.call_sizes, ElementsAre(0, 2)) << "the retry sends 2 and 3 only";
+}
+
+TEST(LaneCore, APoisonRecordAmongRequestReplyAnswersIsTheOnlyDeadLetter) {
+  Harness h(Options("count=10"));
+  h.request_reply = true;
+  h.body = Square;
+  for (int i = 1; i <= 10; ++i) h.Add(i - 1, i == 5 ? "notjson" : absl::StrCat(i));
+  h.Wait(absl::Seconds(30));
+  EXPECT_THAT(Data(h.dead), ElementsAre("notjson"));
+  EXPECT_THAT(Data(h.outputs), ElementsAre("1", "4", "9", "16", "36", "49", "64", "81", "100"));
 }
 
 TEST(LaneCore, TheKeyReachesTheFunctionAsAHeader) {
