@@ -870,8 +870,7 @@ void LaneCore::PublishOutputs(Window& w, absl::Time now) {
     } else if (input != nullptr && event_time_) {
       context.time = input->event_time;
     } else if (input != nullptr) {
-      absl::StatusOr<absl::Time> t = ParseRfc3339(input->record.event.time());
-      if (t.ok()) context.time = *t;
+      context.time_text = input->record.event.time();  // Request-reply: the input's time.
     }
     context.update = w.kind == kRefire;
     const int index = held[i].resultindex();

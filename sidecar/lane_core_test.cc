@@ -300,6 +300,15 @@ TEST(LaneCore, APoisonRecordAmongRequestReplyAnswersIsTheOnlyDeadLetter) {
   EXPECT_THAT(Data(h.outputs), ElementsAre("1", "4", "9", "16", "36", "49", "64", "81", "100"));
 }
 
+TEST(LaneCore, ARequestReplyOutputCarriesItsInputsEventTime) {
+  Harness h(Options("count=2"));
+  h.Add(0, "1", "", 0, "2026-12-04T10:00:00.5Z");
+  h.Add(1, "2", "", 0, "2026-12-04T10:00:01Z");
+  ASSERT_THAT(h.outputs, SizeIs(2));
+  EXPECT_EQ(h.outputs[0].time, "2026-12-04T10:00:00.5Z");
+  EXPECT_EQ(h.outputs[1].time, "2026-12-04T10:00:01Z");
+}
+
 TEST(LaneCore, TheKeyReachesTheFunctionAsAHeader) {
   Harness h(Options("count=1"));
   h.Add(0, "1", "card-7");
