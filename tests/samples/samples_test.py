@@ -2,9 +2,13 @@
 """Runs each sample's run.sh (real binaries, the CLI in local mode, a temporary RUNNEL_HOME) and
 checks what it produced against the events it published:
 
-  anomaly detection   the cards flagged are exactly those used more than 5 times within one
-                      window (rounds of events are 7s apart; the windows are 5s), with their
-                      counts; a card used often overall but never 6 times in a window is not.
+  anomaly detection   the alerts are exactly the (card, 5s window of event time) pairs with
+                      more than 5 authorizations, recomputed from the events' own times, with
+                      count, first and last times, key and window bounds; the events were
+                      published out of order (within the allowed 2s), none went to the late
+                      stream, and a second processor replaying the stream from the start
+                      raised the same alerts; a card used often overall, never 6 times in one
+                      window, is not flagged.
   split and aggregate every window's totals add up to the published amounts above and below 5;
                       the live chart, rendered by headless Chromium, shows those totals in its
                       DOM and draws both series (pixels of each series' colour inside the plot),
@@ -50,11 +54,18 @@ def payloads(path):
     return [json.loads(r["payload"]) for r in read_jsonl(path)]
 
 
-def parse_time(text):
-    # "2024-05-01T10:00:00.123Z" -> seconds since the epoch
+def event_time_ms(text):
+    """RFC 3339 in UTC with milliseconds ("2024-05-01T10:00:00.123Z") -> Unix milliseconds."""
     import datetime
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
+    t = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp()) * 1000 + t.microsecond // 1000
+
+
+def rfc3339_ms(ms):
+    """Unix milliseconds -> RFC 3339 in UTC with milliseconds, as the processor writes it."""
+    import datetime
+    t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def decode_png(path):
@@ -162,35 +173,55 @@ class Samples(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_anomaly_detection(self):
+        start = time.monotonic()
         p = subprocess.run(["bash", os.path.join(ARGS.repo, "samples/anomaly-detection/run.sh")],
                            env=sample_env(self.tmp), stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=240)
+        print(f"anomaly-detection/run.sh: {time.monotonic() - start:.1f}s", file=sys.stderr)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         out = os.path.join(self.tmp, "out")
         events = read_jsonl(os.path.join(out, "events.jsonl"))
-        alerts = payloads(os.path.join(out, "possible-fraud.jsonl"))
-        # The generator's rounds are separated by a pause longer than the 5s window: split the
-        # events where their own timestamps jump, count per card in each round.
-        rounds, last = [], None
-        for e in events:
-            t = parse_time(e["time"])
-            if last is None or t - last > 3:
-                rounds.append({})
-            rounds[-1][e["card_number"]] = rounds[-1].get(e["card_number"], 0) + 1
-            last = t
-        self.assertEqual(len(rounds), 2, "the generator publishes two rounds")
-        want = sorted((card, n) for r in rounds for card, n in r.items() if n > 5)
-        got = sorted((a["card_number"], a["authorizations"]) for a in alerts)
-        self.assertEqual(got, want, p.stdout)
-        self.assertEqual(len(want), 3)
+        # The events were published out of order: some after younger ones, by at most the 2s the
+        # processor allows (--max-out-of-orderness), so none is late.
+        times = [event_time_ms(e["time"]) for e in events]
+        behind = [max(times[:i]) - t for i, t in enumerate(times) if i and t < max(times[:i])]
+        self.assertGreater(len(behind), len(events) // 4, "the generator's --disorder")
+        self.assertLessEqual(max(behind), 2000)
+        self.assertEqual(read_jsonl(os.path.join(out, "late-authorizations.jsonl")), [])
+
+        # Expected, from the events' own times: per card and aligned 5s window, the cards used
+        # more than 5 times, with the window, the count and the first and last event times.
+        windows = {}
+        for e, t in zip(events, times):
+            w = windows.setdefault((e["card_number"], t - t % 5000), [])
+            w.append(e["time"])
+        want = sorted((card, rfc3339_ms(ws), rfc3339_ms(ws + 5000), len(ts), min(ts), max(ts))
+                      for (card, ws), ts in windows.items() if len(ts) > 5)
+        self.assertEqual(len(want), 3, "the generator's 3 suspicious cards")
+
+        def alerts(name):
+            got = []
+            for r in read_jsonl(os.path.join(out, name)):
+                a = json.loads(r["payload"])
+                # Keyed by the card; stamped with the window's last instant and its bounds.
+                self.assertEqual(r["key"], a["card_number"], r)
+                self.assertEqual(event_time_ms(r["time"]), event_time_ms(a["window_end"]) - 1, r)
+                self.assertEqual(r["headers"].get("runnelwindowstart"), a["window_start"], r)
+                got.append((a["card_number"], a["window_start"], a["window_end"],
+                            a["authorizations"], a["first"], a["last"]))
+            return sorted(got)
+
+        self.assertEqual(alerts("possible-fraud.jsonl"), want, p.stdout)
+        # Replayed from the start by a second processor (all at once, not as published): the same.
+        self.assertEqual(alerts("possible-fraud-replay.jsonl"), want, p.stdout)
+        self.assertIn("Replay from the start: the same alerts.", p.stdout)
         # Windowing matters: some card was used more than 5 times overall, never in one window.
         totals = {}
-        for r in rounds:
-            for card, n in r.items():
-                totals[card] = totals.get(card, 0) + n
-        flagged = {card for card, _ in want}
+        for e in events:
+            totals[e["card_number"]] = totals.get(e["card_number"], 0) + 1
+        flagged = {a[0] for a in want}
         self.assertTrue([c for c, n in totals.items() if n > 5 and c not in flagged])
-        for card, _ in want:
+        for card, *_ in want:
             self.assertIn(f"card {card}", p.stdout)
 
     def test_split_aggregate(self):
