@@ -9,6 +9,10 @@ checks what it produced against the events it published:
                       stream, and a second processor replaying the stream from the start
                       raised the same alerts; a card used often overall, never 6 times in one
                       window, is not flagged.
+  taxi rides          the results are exactly, per licence and 30-minute window of event
+                      time (the drop-off), the rides and the sum of their durations, recomputed
+                      from the published rides (some out of order, none late), keyed by the
+                      licence and stamped with the window's last instant.
   split and aggregate every window's totals add up to the published amounts above and below 5;
                       the live chart, rendered by headless Chromium, shows those totals in its
                       DOM and draws both series (pixels of each series' colour inside the plot),
@@ -200,20 +204,20 @@ class Samples(unittest.TestCase):
         self.assertEqual(len(want), 3, "the generator's 3 suspicious cards")
 
         def alerts(name):
-            got = []
-            for r in read_jsonl(os.path.join(out, name)):
+            records = read_jsonl(os.path.join(out, name))
+            got = sorted((a["card_number"], a["window_start"], a["window_end"], a["authorizations"],
+                          a["first"], a["last"]) for a in (json.loads(r["payload"]) for r in records))
+            self.assertEqual(got, want, f"{name}\n{p.stdout}")
+            for r in records:
                 a = json.loads(r["payload"])
                 # Keyed by the card; stamped with the window's last instant and its bounds.
                 self.assertEqual(r["key"], a["card_number"], r)
                 self.assertEqual(event_time_ms(r["time"]), event_time_ms(a["window_end"]) - 1, r)
                 self.assertEqual(r["headers"].get("runnelwindowstart"), a["window_start"], r)
-                got.append((a["card_number"], a["window_start"], a["window_end"],
-                            a["authorizations"], a["first"], a["last"]))
-            return sorted(got)
 
-        self.assertEqual(alerts("possible-fraud.jsonl"), want, p.stdout)
+        alerts("possible-fraud.jsonl")
         # Replayed from the start by a second processor (all at once, not as published): the same.
-        self.assertEqual(alerts("possible-fraud-replay.jsonl"), want, p.stdout)
+        alerts("possible-fraud-replay.jsonl")
         self.assertIn("Replay from the start: the same alerts.", p.stdout)
         # Windowing matters: some card was used more than 5 times overall, never in one window.
         totals = {}
@@ -223,6 +227,55 @@ class Samples(unittest.TestCase):
         self.assertTrue([c for c, n in totals.items() if n > 5 and c not in flagged])
         for card, *_ in want:
             self.assertIn(f"card {card}", p.stdout)
+
+    def test_taxi_rides(self):
+        env = sample_env(self.tmp)
+        start = time.monotonic()
+        p = subprocess.run(["bash", os.path.join(ARGS.repo, "samples/taxi-rides/run.sh")],
+                           env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=240)
+        print(f"taxi-rides/run.sh: {time.monotonic() - start:.1f}s", file=sys.stderr)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        out = os.path.join(self.tmp, "out")
+        rides = read_jsonl(os.path.join(out, "events.jsonl"))
+        self.assertGreater(len(rides), 50)
+        # Published out of order (some rides after later ones), within the allowed 5s: none late.
+        ends = [event_time_ms(r["eventTime"]) for r in rides]
+        behind = [max(ends[:i]) - t for i, t in enumerate(ends) if i and t < max(ends[:i])]
+        self.assertTrue(behind, "the generator's --disorder")
+        self.assertLessEqual(max(behind), 5000)
+        self.assertEqual(read_jsonl(os.path.join(out, "late-rides.jsonl")), [])
+
+        # Expected, from the rides' own times: per licence and aligned 30-minute window of event
+        # time (the drop-off), the rides and the sum of their durations.
+        window = 30 * 60 * 1000
+        want = {}
+        for r, t in zip(rides, ends):
+            self.assertEqual(r["eventTime"], r["dropoffTime"])
+            k = (r["licenseId"], rfc3339_ms(t - t % window), rfc3339_ms(t - t % window + window))
+            n, ms = want.get(k, (0, 0))
+            want[k] = (n + 1, ms + t - event_time_ms(r["pickupTime"]))
+        want = sorted((*k, n, ms // 1000) for k, (n, ms) in want.items())
+        # Some ride was picked up in one window and ended in the next: it counts in the second.
+        self.assertTrue([r for r in rides if event_time_ms(r["pickupTime"]) // window !=
+                         event_time_ms(r["dropoffTime"]) // window])
+
+        records = read_jsonl(os.path.join(out, "work-time.jsonl"))
+        got = sorted((w["licenseId"], w["windowStart"], w["windowEnd"], w["rides"], w["workSeconds"])
+                     for w in (json.loads(r["payload"]) for r in records))
+        self.assertEqual(got, want, p.stdout)
+        for r in records:
+            w = json.loads(r["payload"])
+            # Keyed by the licence; stamped with the window's last instant and its bounds.
+            self.assertEqual(r["key"], w["licenseId"], r)
+            self.assertEqual(event_time_ms(r["time"]), event_time_ms(w["windowEnd"]) - 1, r)
+            self.assertEqual(r["headers"].get("runnelwindowstart"), w["windowStart"], r)
+        windows = {k[1] for k in want}
+        self.assertIn(f"{len(want)} results from {len(windows)} windows; late rides: 0", p.stdout)
+        # run.sh's exit trap brought its control plane down.
+        status = subprocess.run([os.path.join(ARGS.build_dir, "cli/runnel"), "gateway", "list"],
+                                env=env, capture_output=True, text=True, timeout=30)
+        self.assertIn("ControlPlaneDown", status.stdout + status.stderr)
 
     def test_split_aggregate(self):
         env = sample_env(self.tmp)
