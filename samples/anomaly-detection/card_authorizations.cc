@@ -5,12 +5,12 @@
 //   {"card_number":"4000123456789012","card_type":"Visa","name":"Ada Byron","merchant":"...",
 //    "amount":12.5,"time":"2024-05-01T10:00:00.123Z"}
 //
-// The events come in rounds: round r happens during the --spread seconds after --start plus
-// r * --round-gap seconds (of event time), all printed as fast as --interval-ms allows. In every
-// round each of --cards ordinary cards is used at most once; in round r, the suspicious cards i
-// with i % rounds == r are used --burst times (a card being tested with many small payments);
-// --split cards are used --split-uses times in every round (many in total, never many in one
-// round).
+// The events come in rounds of --round-gap seconds (of event time) from --start, all printed as
+// fast as --interval-ms allows. In every round each of --cards ordinary cards is used at most
+// once and --split cards are used --split-uses times (many in total, never many in one round),
+// at random times all through the round; in round r, the suspicious cards i with
+// i % rounds == r are used --burst times within the round's first --spread seconds (a card
+// being tested with many small payments).
 //
 // --disorder D prints events out of order, as a network or a batching client would deliver
 // them: each is printed as if it arrived up to D seconds (of event time, uniformly at random)
@@ -37,7 +37,7 @@ namespace {
 
 struct Options {
   unsigned seed = 1;
-  int cards = 30;
+  int cards = 60;
   int suspicious = 3;
   int burst = 8;
   int split = 1;
@@ -45,7 +45,7 @@ struct Options {
   int rounds = 2;
   int64_t start_ms = -1;  // Unix milliseconds; -1: now, rounded down to the minute.
   double round_gap_seconds = 10;
-  double spread_seconds = 4;
+  double spread_seconds = 5;
   double disorder_seconds = 0;
   int interval_ms = 5;
 };
@@ -144,33 +144,36 @@ int main(int argc, char** argv) {
   const auto disorder_ms = static_cast<int64_t>(o.disorder_seconds * 1000);
   std::vector<Event> events;
   for (int round = 0; round < o.rounds; ++round) {
-    std::vector<const Card*> uses;
+    const auto round_start = o.start_ms + static_cast<int64_t>(round * o.round_gap_seconds * 1000);
+    const auto gap_ms = static_cast<int64_t>(o.round_gap_seconds * 1000);
+    const auto spread_ms = static_cast<int64_t>(o.spread_seconds * 1000);
+    size_t uses = 0;
+    // One use of `c` at a random time in [round_start, round_start + within_ms).
+    auto use = [&](const Card& c, int64_t within_ms) {
+      const int64_t t = round_start + static_cast<int64_t>(rng() % std::max<int64_t>(1, within_ms));
+      const int64_t delay = disorder_ms > 0 ? static_cast<int64_t>(rng() % (disorder_ms + 1)) : 0;
+      events.push_back(Event{&c, t, t + delay});
+      ++uses;
+    };
+    // Background traffic all through the round; the bursts within its first --spread seconds.
     for (const Card& c : ordinary) {
-      if (rng() % 2 == 0) uses.push_back(&c);
+      if (rng() % 2 == 0) use(c, gap_ms);
     }
     for (size_t i = 0; i < suspicious.size(); ++i) {
       if (static_cast<int>(i) % o.rounds != round) continue;
-      for (int k = 0; k < o.burst; ++k) uses.push_back(&suspicious[i]);
+      for (int k = 0; k < o.burst; ++k) use(suspicious[i], spread_ms);
       std::cerr << "round " << round + 1 << ": card " << suspicious[i].number << " used " << o.burst
                 << " times\n";
     }
     for (const Card& c : split) {
-      for (int k = 0; k < o.split_uses; ++k) uses.push_back(&c);
+      for (int k = 0; k < o.split_uses; ++k) use(c, gap_ms);
     }
-    std::shuffle(uses.begin(), uses.end(), rng);
-    // Spread the round's events evenly over --spread seconds of event time.
-    const auto round_start = o.start_ms + static_cast<int64_t>(round * o.round_gap_seconds * 1000);
-    const auto step = static_cast<int64_t>(o.spread_seconds * 1000) /
-                      std::max<int64_t>(1, static_cast<int64_t>(uses.size()));
-    for (size_t k = 0; k < uses.size(); ++k) {
-      const int64_t t = round_start + static_cast<int64_t>(k) * step;
-      const int64_t delay = disorder_ms > 0 ? static_cast<int64_t>(rng() % (disorder_ms + 1)) : 0;
-      events.push_back(Event{uses[k], t, t + delay});
-    }
-    std::cerr << "round " << round + 1 << ": " << uses.size() << " authorizations from "
+    std::cerr << "round " << round + 1 << ": " << uses << " authorizations from "
               << Rfc3339(round_start) << "\n";
   }
-  // Printed in arrival order (stable: equal arrivals keep event-time order).
+  // Printed in arrival order (equal arrivals in event-time order).
+  std::stable_sort(events.begin(), events.end(),
+                   [](const Event& a, const Event& b) { return a.time_ms < b.time_ms; });
   std::stable_sort(events.begin(), events.end(),
                    [](const Event& a, const Event& b) { return a.arrival_ms < b.arrival_ms; });
   int out_of_order = 0;

@@ -10,10 +10,10 @@
 #                                             stream again from the start) ──▶ possible-fraud-replay
 #
 # Two rounds of authorizations, 10s apart in event time but published within about a second,
-# some out of order (up to SAMPLE_DISORDER, 2s, behind younger ones: within the processor's
-# --max-out-of-orderness, so none is late). In each round a few cards are used many times; one
-# card is used 4 times in each round, 8 in all, but never more than 5 times in one 5s window,
-# so it is not flagged. Then a second processor replays the stream from the start, at a
+# many out of order (up to SAMPLE_DISORDER, 2s, behind younger ones: within the processor's
+# --max-out-of-orderness, so none is late). In each round a few cards are used 8 times within
+# 5s; one card is used 4 times in each round, 8 in all, but never more than 5 times in one 5s
+# window, so it is not flagged. Then a second processor replays the stream from the start, at a
 # different pace, and flags the same cards in the same windows. Run it after
 # scripts/quickstart.sh has built Runnel:
 #
