@@ -199,6 +199,8 @@ class Lane {
     bool input_closed = false;    // The windower closed it: no more records.
     bool half_closed = false;     // Close() sent on the current call.
     absl::Time linger_since;      // Last output (or close) while lingering before half-close.
+    // The current call's FunctionTraits::answers_after_half_close; false until they arrive.
+    bool answers_after_half_close = false;
     size_t outputs = 0;           // Outputs of the current attempt.
     bool call_ok = false;         // Function completed the window (or it was dead-lettered).
     bool released = false;        // Every earlier window is call_ok: outputs go straight out.
@@ -342,7 +344,7 @@ class Lane {
       if (w.attempt_failed) {
         consider(w.retry_at);
       } else if (w.input_closed && !w.half_closed && w.call != nullptr) {
-        consider(w.linger_since + ctx_.options.half_close_idle.value_or(absl::ZeroDuration()));
+        consider(w.linger_since + HalfCloseIdle(w));
       }
     }
     return next;
@@ -398,6 +400,7 @@ class Lane {
     ++w.attempt;
     w.attempt_failed = false;
     w.half_closed = false;
+    w.answers_after_half_close = false;  // A new call: safe until it says otherwise.
     DropHeld(w);
     w.outputs = 0;
     w.call_started = now;
@@ -438,6 +441,10 @@ class Lane {
          .may_read =
              [budget = ctx_.budget.get(), route = w.route](OutputBudget::Resume resume) {
                return budget->MayRead(route, std::move(resume));
+             },
+         .on_traits =
+             [this, id, attempt](FunctionTraits traits) {
+               Post([this, id, attempt, traits] { OnTraits(id, attempt, traits); });
              }});
     for (const InputRecord& r : w.records) {
       w.call->Send(ToFrame(r));
@@ -468,10 +475,30 @@ class Lane {
     }
     // Lingering (invokers that lose in-flight outputs on half-close): as soon as there are as
     // many outputs as inputs (every map-like function is done), else once outputs paused.
-    if (now - w.linger_since >= ctx_.options.half_close_idle.value_or(absl::ZeroDuration()) ||
-        w.outputs >= w.records.size()) {
+    if (now - w.linger_since >= HalfCloseIdle(w) || w.outputs >= w.records.size()) {
       w.half_closed = true;
       w.call->Close();
+    }
+  }
+
+  // The linger before half-closing `w`'s call: as configured, else none for a function that
+  // answers after a half-close, else the safe default (also while its traits are unknown).
+  absl::Duration HalfCloseIdle(const Window& w) const {
+    if (ctx_.options.half_close_idle.has_value()) {
+      return *ctx_.options.half_close_idle;
+    }
+    return w.answers_after_half_close ? absl::ZeroDuration() : kSafeHalfCloseIdle;
+  }
+
+  void OnTraits(WindowId id, int attempt, FunctionTraits traits) {
+    auto it = windows_.find(id);
+    if (it == windows_.end() || it->second.attempt != attempt) {
+      return;  // From an abandoned attempt.
+    }
+    Window& w = it->second;
+    w.answers_after_half_close = traits.answers_after_half_close;
+    if (w.input_closed && !w.attempt_failed && !w.call_ok) {
+      MaybeHalfClose(w, ctx_.clock->Now());  // It may be lingering for nothing.
     }
   }
 
