@@ -178,7 +178,7 @@ TEST(FunctionTraits, AFunctionThatSaysNothingIsReportedNotToAnswerBeforeItsFirst
       NewGrpcFunctionTransport(absl::StrCat("127.0.0.1:", port));
   // Several calls: the headers and the first output arrive together, and their reactions may
   // run in either order on gRPC's threads; the traits must still come first.
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < 100; ++round) {
     Recorder recorder;
     std::shared_ptr<FunctionCall> call =
         transport->Start(Start(), absl::InfiniteFuture(), recorder.Callbacks());
