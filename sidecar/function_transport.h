@@ -16,15 +16,26 @@
 
 namespace runnel::sidecar {
 
+// riff-rpc response initial metadata by which a function announces
+// FunctionTraits::answers_after_half_close (the C++ SDK sends it when each call starts).
+inline constexpr char kHalfCloseMetadata[] = "runnel-half-close";
+inline constexpr char kHalfCloseAnswers[] = "answers";
+// ... and FunctionTraits::answers_in_order (the C++ SDK's request-reply functions).
+inline constexpr char kAnswersMetadata[] = "runnel-answers";
+inline constexpr char kAnswersInOrder[] = "in-order";
+
 // What a function says about itself when a call starts.
 struct FunctionTraits {
   // The function keeps answering after its input half-closes, so the processor may half-close
   // as soon as a window's input ends. The C++ SDK announces it (riff-rpc: response initial
-  // metadata "runnel-half-close: answers"); riff's invokers do not, and get the linger.
+  // metadata "runnel-half-close: answers"); riff's invokers do not, and get the linger. HTTP
+  // request-reply calls always report it: Close() only means no more records, and every request
+  // already sent is answered.
   bool answers_after_half_close = false;
   // A request-reply function: it answers every input frame with exactly one output, or refuses
   // it (on_reject), in the order of the frames (the C++ SDK's request-reply functions announce it
-  // with "runnel-answers: in-order"; HTTP functions are so by construction). The processor then
+  // with "runnel-answers: in-order"; not HTTP functions, whose 204 answers a record with no
+  // output). The processor then
   // publishes each answer as it comes instead of when the call completes, and a call that fails
   // is retried with the frames not yet answered.
   bool answers_in_order = false;
@@ -53,7 +64,9 @@ struct FunctionCallCallbacks {
   // on_done follows as usual.
   std::function<bool(absl::AnyInvocable<void() &&> resume)> may_read;
   // Runs at most once, before the first on_output, when the function's traits are known
-  // (riff-rpc: its response headers arrived). Optional. Not run when the call fails first.
+  // (riff-rpc: its response headers arrived, which riff's invokers may send only with their
+  // first output; HTTP: when the call starts). Optional. Not run when the call fails first, nor
+  // when a riff-rpc function ends the call without response headers of its own.
   std::function<void(FunctionTraits)> on_traits;
 };
 

@@ -3,8 +3,15 @@
 // Outputs are flow-controlled by withholding the next read (FunctionCallCallbacks::may_read): a
 // paused call holds no read, so HTTP/2 flow control stops the function; a hold keeps the call
 // from ending until the read is issued again, from whichever thread resumes it.
+// Traits (FunctionCallCallbacks::on_traits) come from the response headers, which the callback
+// API always asks for as part of StartCall: nothing waits for them, and the first input frame is
+// written at once. Their reaction and the first output's may run on different threads in either
+// order, so an output read before the headers were reported is held (its next read withheld)
+// until they are: on_traits then always runs before the first on_output.
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <utility>
 
 #include <grpcpp/grpcpp.h>
 
@@ -87,10 +94,58 @@ class InvokeReactor final
     }
     MaybeWriteLocked();
   }
+  void OnReadInitialMetadataDone(bool ok) override {
+    // Not ok: the call failed, or ended without headers of its own ("trailers only"); then no
+    // output follows, and the function's traits stay unknown.
+    if (ok && callbacks_.on_traits) {
+      const std::multimap<grpc::string_ref, grpc::string_ref>& headers =
+          context_.GetServerInitialMetadata();
+      FunctionTraits traits;
+      auto [first, last] = headers.equal_range(kHalfCloseMetadata);
+      for (auto it = first; it != last; ++it) {
+        traits.answers_after_half_close |= it->second == kHalfCloseAnswers;
+      }
+      auto [in_order_first, in_order_last] = headers.equal_range(kAnswersMetadata);
+      for (auto it = in_order_first; it != in_order_last; ++it) {
+        traits.answers_in_order |= it->second == kAnswersInOrder;
+      }
+      callbacks_.on_traits(traits);
+    }
+    bool held = false;
+    {
+      absl::MutexLock lock(&mu_);
+      headers_reported_ = true;
+      held = std::exchange(output_held_, false);
+    }
+    if (held) {
+      DeliverAndReadOn();
+    }
+  }
   void OnReadDone(bool ok) override {
     if (!ok) {
       return;
     }
+    {
+      absl::MutexLock lock(&mu_);
+      if (!headers_reported_) {
+        output_held_ = true;  // OnReadInitialMetadataDone delivers it.
+        return;
+      }
+    }
+    DeliverAndReadOn();
+  }
+  void OnDone(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    std::move(callbacks_.on_done)(FromGrpcStatus(status));
+    self_.reset();  // May delete this.
+  }
+
+ private:
+  // Reaction thread: hands `incoming_` over and issues the next read unless paused.
+  void DeliverAndReadOn() {
     bool read_on = true;
     if (incoming_.has_data()) {
       callbacks_.on_output(std::move(*incoming_.mutable_data()));
@@ -103,16 +158,7 @@ class InvokeReactor final
       StartRead(&incoming_);
     }
   }
-  void OnDone(const grpc::Status& status) override {
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-    }
-    std::move(callbacks_.on_done)(FromGrpcStatus(status));
-    self_.reset();  // May delete this.
-  }
 
- private:
   // Reaction thread (OnReadDone), after an output: true to read on. False when paused; the
   // resume (or Cancel) then issues the read. The resume may run on another thread before
   // may_read has even returned; `ticket` tells a resume of this pause from a late one.
@@ -211,6 +257,8 @@ class InvokeReactor final
   bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
   bool failed_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool headers_reported_ ABSL_GUARDED_BY(mu_) = false;  // OnReadInitialMetadataDone ran.
+  bool output_held_ ABSL_GUARDED_BY(mu_) = false;       // incoming_ waits for it.
   // Output flow control: at most one pause at a time, numbered.
   bool paused_ ABSL_GUARDED_BY(mu_) = false;      // No read outstanding; a hold taken.
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -484,6 +484,9 @@ void HttpCall::Cancel() {
 }
 
 void HttpCall::Begin(absl::Time deadline) {
+  // Posted by Start, so this runs before any Send's request and so before any output. No
+  // half-close can lose an answer here (FunctionTraits).
+  if (callbacks_.on_traits) callbacks_.on_traits(FunctionTraits{.answers_after_half_close = true});
   if (deadline == absl::InfiniteFuture()) return;
   deadline_ = ToSteady(deadline);
   deadline_timer_ = std::make_unique<asio::steady_timer>(transport_.ioc(), deadline_);

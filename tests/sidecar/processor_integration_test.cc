@@ -72,6 +72,30 @@ TEST_F(ProcessorIntegration, CountWindowsAverageEachWindow) {
   EXPECT_TRUE(WaitForGroupOffset("readings", "avg", 19));
 }
 
+// The SDK announces that it answers after a half-close, so by default (no --half-close-idle) a
+// window's call is half-closed as soon as its input ends. An aggregate emits only once its
+// input completed, so the safe linger (kSafeHalfCloseIdle, 500 ms, for functions that do not
+// announce it) would hold every one of these 20 invocations open at least that long: 10 s in
+// all, whatever the machine. Without it they take a few milliseconds each; 5 s in all is a
+// generous bound for a loaded one.
+TEST_F(ProcessorIntegration, SdkFunctionsAreHalfClosedWithoutALinger) {
+  CreateStream("readings");
+  CreateStream("averages");
+  Publish("readings", Numbers(1, 200));
+  const std::string fn =
+      StartFunction(TIME_AVERAGER_BINARY, {{"WINDOW_MS", "600000"}, {"WINDOW_COUNT", "1000000"}});
+  ChildProcess* p = StartProcessor({"--name", "avg", "--function", fn, "--input", In("readings"),
+                                    "--output", In("averages"), "--window", "count=10"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> out = ReadAtLeast("averages", 20);
+  ASSERT_EQ(out.size(), 20u) << p->Log();
+  EXPECT_EQ(out[0].event.data(), "5.5");
+  ASSERT_TRUE(WaitForGroupOffset("readings", "avg", 199));
+  const std::string metrics = ProcessorMetrics(p);
+  EXPECT_EQ(MetricValue(metrics, "runnel_processor_invocation_seconds_count"), 20) << metrics;
+  EXPECT_LT(MetricValue(metrics, "runnel_processor_invocation_seconds_sum"), 5.0) << metrics;
+}
+
 TEST_F(ProcessorIntegration, TimeWindowsCloseOnTheClock) {
   CreateStream("readings");
   CreateStream("averages");

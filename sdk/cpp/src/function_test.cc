@@ -48,5 +48,50 @@ TEST(RequestReply, ExceptionsBecomeUnknownInvocationErrors) {
   EXPECT_EQ(std::string(s.message()), "Invoker: Unexpected Invocation Error: boom");
 }
 
+TEST(RequestReply, OutputInheritsTheInputKey) {
+  Function f = Function::RequestReply([](double x) { return x * x; });
+  absl::StatusOr<Message> out =
+      f.request_reply()(Message{.payload = "3",
+                                .content_type = "application/json",
+                                .headers = {{"x-runnel-key", "k1"}, {"x-trace", "t"}}},
+                        Accept("*/*"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->headers, (Headers{{"x-runnel-key", "k1"}}));  // The key only.
+}
+
+TEST(RequestReply, InputKeyHeaderIsMatchedInAnyCase) {
+  Function f = Function::RequestReply([](double x) { return x; });
+  absl::StatusOr<Message> out = f.request_reply()(
+      Message{
+          .payload = "3", .content_type = "application/json", .headers = {{"X-Runnel-Key", "k1"}}},
+      Accept("*/*"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->headers, (Headers{{"x-runnel-key", "k1"}}));
+}
+
+TEST(RequestReply, AKeyTheFunctionSetsWins) {
+  Function own = Function::RequestReply([](double x) {
+    return WithHeaders<double>{x, {{"X-Runnel-Key", "mine"}}};
+  });
+  Function legacy = Function::RequestReply([](double x) {
+    return WithHeaders<double>{x, {{"key", "mine"}}};
+  });
+  const Message in{
+      .payload = "3", .content_type = "application/json", .headers = {{"x-runnel-key", "k1"}}};
+  absl::StatusOr<Message> a = own.request_reply()(in, Accept("*/*"));
+  absl::StatusOr<Message> b = legacy.request_reply()(in, Accept("*/*"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->headers, (Headers{{"X-Runnel-Key", "mine"}}));
+  EXPECT_EQ(b->headers, (Headers{{"key", "mine"}}));
+}
+
+TEST(RequestReply, NoInputKeyNoOutputKey) {
+  Function f = Function::RequestReply([](double x) { return x; });
+  absl::StatusOr<Message> out = f.request_reply()(
+      Message{.payload = "3", .content_type = "application/json", .headers = {}}, Accept("*/*"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->headers.empty());
+}
+
 }  // namespace
 }  // namespace runnel::sdk

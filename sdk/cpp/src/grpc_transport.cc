@@ -32,6 +32,15 @@ namespace {
 
 constexpr int kSpinIterations = 4000;
 
+// Response initial metadata announcing that this server keeps answering after the caller
+// half-closes its input (RunFunction runs to completion and every emitted frame is written
+// before Finish). runnel-processor then half-closes each window at once instead of lingering;
+// see FunctionTraits in sidecar/function_transport.h.
+constexpr char kHalfCloseMetadata[] = "runnel-half-close";
+constexpr char kAnswersMetadata[] = "runnel-answers";
+constexpr char kAnswersInOrder[] = "in-order";
+constexpr char kHalfCloseAnswers[] = "answers";
+
 using streaming::InputSignal;
 using streaming::OutputSignal;
 
@@ -42,13 +51,24 @@ class InvokeCall final : public grpc::ServerBidiReactor<InputSignal, OutputSigna
                          public Invocation,
                          public std::enable_shared_from_this<InvokeCall> {
  public:
-  InvokeCall(const Function& function, const ServerOptions& options, WorkerPool& workers)
-      : function_(function), options_(options), workers_(workers) {}
+  InvokeCall(const Function& function, const ServerOptions& options, WorkerPool& workers,
+             grpc::CallbackServerContext* context)
+      : function_(function), options_(options), workers_(workers), context_(context) {}
 
-  // Starts the call: the first read. Called once, right after construction.
+  // Starts the call: the response headers, then the first read. Called once, right after
+  // construction. The headers go out now rather than with the first output, so that the caller
+  // knows this function's traits before it decides how to end a window's input (a window may
+  // close before the function emitted anything). Neither operation waits for the other.
   void Begin() {
     self_ = shared_from_this();
+    context_->AddInitialMetadata(kHalfCloseMetadata, kHalfCloseAnswers);
+    if (function_.is_request_reply()) {
+      // RunRequestReply answers each frame with one output, in order, or fails the call there:
+      // the processor may publish each answer at once and resend only what is unanswered.
+      context_->AddInitialMetadata(kAnswersMetadata, kAnswersInOrder);
+    }
     std::lock_guard<std::mutex> lock(mu_);
+    StartSendInitialMetadata();
     read_in_flight_ = true;
     StartRead(&request_);
   }
@@ -393,6 +413,7 @@ class InvokeCall final : public grpc::ServerBidiReactor<InputSignal, OutputSigna
   const Function& function_;
   const ServerOptions& options_;
   WorkerPool& workers_;
+  grpc::CallbackServerContext* const context_;  // gRPC's; valid until OnDone.
   std::shared_ptr<InvokeCall> self_;  // Released in OnDone.
 
   std::mutex mu_;
@@ -424,7 +445,7 @@ class RiffService final : public streaming::Riff::CallbackService {
 
   grpc::ServerBidiReactor<InputSignal, OutputSignal>* Invoke(
       grpc::CallbackServerContext* context) override {
-    auto call = std::make_shared<InvokeCall>(function_, options_, workers_);
+    auto call = std::make_shared<InvokeCall>(function_, options_, workers_, context);
     call->Begin();
     return call.get();
   }

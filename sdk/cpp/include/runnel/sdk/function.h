@@ -3,7 +3,9 @@
 //
 // Request-reply: a plain callable from one typed value to one typed value (see codec.h for the
 // types). The SDK promotes it to a streaming function of one input and one output: one output
-// per input, in order. It is also served over HTTP (POST /).
+// per input, in order. It is also served over HTTP (POST /). Each output carries the key of the
+// input it answers (header "x-runnel-key") unless the function sets a key itself ("x-runnel-key"
+// or "key", any case); other input headers are not copied.
 //
 //   auto square = Function::RequestReply([](double x) { return x * x; });
 //
