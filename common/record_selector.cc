@@ -366,7 +366,28 @@ absl::StatusOr<absl::Time> ParseRfc3339(std::string_view text_in) {
 }
 
 std::string FormatRfc3339Millis(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  // By hand: the processor stamps every record and output with it, and absl::FormatTime parses
+  // its format string on each call. Years outside 0000-9999 take the general path.
+  const absl::CivilSecond c = absl::ToCivilSecond(t, absl::UTCTimeZone());
+  if (c.year() < 0 || c.year() > 9999) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  }
+  const int64_t millis = (absl::ToUnixMillis(t) % 1000 + 1000) % 1000;
+  std::string out = "0000-00-00T00:00:00.000Z";
+  auto put = [&out](size_t at, int64_t value, int digits) {
+    for (int i = digits - 1; i >= 0; --i) {
+      out[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+  };
+  put(0, c.year(), 4);
+  put(5, c.month(), 2);
+  put(8, c.day(), 2);
+  put(11, c.hour(), 2);
+  put(14, c.minute(), 2);
+  put(17, c.second(), 2);
+  put(20, millis, 3);
+  return out;
 }
 
 }  // namespace runnel

@@ -214,6 +214,16 @@ TEST(ParseRfc3339, RefusesOtherForms) {
   }
 }
 
+TEST(FormatRfc3339Millis, MatchesAbslFormatTimeEverywhere) {
+  for (int64_t millis : {int64_t{0}, int64_t{-1}, int64_t{-86'400'001}, int64_t{999},
+                         int64_t{1'796'378'400'250}, int64_t{253'402'300'799'999}}) {
+    const absl::Time t = absl::FromUnixMillis(millis) + absl::Microseconds(700);
+    EXPECT_EQ(FormatRfc3339Millis(t),
+              absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()))
+        << millis;
+  }
+}
+
 TEST(FormatRfc3339Millis, UtcWithMilliseconds) {
   EXPECT_EQ(FormatRfc3339Millis(absl::FromUnixMillis(1'796'378'400'250)),
             "2026-12-04T10:00:00.250Z");

@@ -170,7 +170,7 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
       "--http-port", "--http-host", "--log-level", "--max-attempts", "--invoke-timeout",
       "--half-close-idle", "--max-window-records", "--max-open-windows", "--max-concurrent-invocations", "--shutdown-grace",
       "--publish-batch", "--publish-batch-bytes", "--publish-inflight", "--max-pending-outputs",
-      "--key-by", "--event-time", "--max-out-of-orderness", "--allowed-lateness", "--idle-timeout",
+      "--max-window-outputs", "--key-by", "--event-time", "--max-out-of-orderness", "--allowed-lateness", "--idle-timeout",
       "--late"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -441,7 +441,9 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
            IntSetting{"--publish-batch-bytes", "", &o.publish_batch_bytes, 1024, 64 << 20},
            IntSetting{"--publish-inflight", "", &o.publish_inflight_batches, 1, 1000},
            IntSetting{"--max-pending-outputs", "RUNNEL_MAX_PENDING_OUTPUTS",
-                      &o.max_pending_outputs, 1, 100'000'000}}) {
+                      &o.max_pending_outputs, 1, 100'000'000},
+           IntSetting{"--max-window-outputs", "RUNNEL_MAX_WINDOW_OUTPUTS",
+                      &o.max_window_outputs, 1, 100'000'000}}) {
     if (auto s = setting(is.flag, is.env)) {
       auto n = ParseInt(s->first, s->second, is.min, is.max);
       if (!n.ok()) return n.status();
@@ -516,6 +518,8 @@ Flags (environment in brackets):
   --max-pending-outputs N    [RUNNEL_MAX_PENDING_OUTPUTS] function outputs read but not yet
                              durable; at the limit the processor stops reading from the function
                              (and so from its inputs) until outputs drain; default 10000
+  --max-window-outputs N     [RUNNEL_MAX_WINDOW_OUTPUTS] outputs one invocation may emit (they
+                             are held until it completes); default 100000
   --shutdown-grace D         default 10s
   --http-port PORT           [RUNNEL_PROCESSOR_HTTP_PORT] /metrics, /healthz; default 8090
   --http-host ADDRESS        [RUNNEL_PROCESSOR_HTTP_HOST] default 0.0.0.0

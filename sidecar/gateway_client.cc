@@ -106,7 +106,11 @@ bool InputReader::TakeEventRecord(liiklus::ReceiveReply& reply, uint32_t partiti
                      .partition = partition,
                      .offset = static_cast<int64_t>(r.offset()),
                      .key = std::move(*r.mutable_key()),
-                     .event = std::move(*r.mutable_event())});
+                     .event = std::move(*r.mutable_event()),
+                     .timestamp = r.has_timestamp()
+                                      ? absl::FromUnixSeconds(r.timestamp().seconds()) +
+                                            absl::Nanoseconds(r.timestamp().nanos())
+                                      : absl::InfinitePast()});
   return true;
 }
 

@@ -38,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "liiklus/LiiklusService.grpc.pb.h"
 #include "common/metrics.h"
 #include "runnel/v1/gateway.grpc.pb.h"
@@ -58,6 +59,7 @@ struct InputRecord {
   int64_t offset = 0;
   std::string key;
   liiklus::LiiklusEvent event;
+  absl::Time timestamp = absl::InfinitePast();  // The store's append time; InfinitePast: none.
 };
 
 // Whether a runnel.v1 call (ReceiveBatches, PublishBatches) that ended with `status` after

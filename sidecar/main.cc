@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
         if (request.path == "/metrics") {
           response.content_type = "text/plain; version=0.0.4; charset=utf-8";
           response.body = metrics.Render();
+        } else if (request.path == "/status") {
+          response.content_type = "application/json";
+          response.body = runnel::sidecar::StatusJson(processor.Status());
         } else if (request.path == "/healthz" || request.path == "/readyz") {
           std::string detail;
           const bool ready = processor.Ready(&detail);

@@ -110,6 +110,11 @@ struct ProcessorOptions {
   // processor stops reading from the function (output_budget.h) until outputs drain; its inputs
   // then stop too, as windows cannot complete. About this many records' memory.
   int max_pending_outputs = 10000;
+  // Outputs one invocation may emit. A call's outputs are held until it completes (an attempt
+  // that fails publishes nothing), so they are the one part of pending outputs the bound above
+  // cannot stop: pending outputs stay under max_pending_outputs plus what the running calls
+  // hold. A call that emits more fails (RESOURCE_EXHAUSTED; retried, then isolated).
+  int max_window_outputs = 100000;
   absl::Duration shutdown_grace = absl::Seconds(10);
 };
 

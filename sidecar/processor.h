@@ -32,6 +32,7 @@
 #include "sidecar/function_transport.h"
 #include "sidecar/gateway_client.h"
 #include "sidecar/options.h"
+#include "sidecar/status.h"
 
 namespace runnel::sidecar {
 
@@ -62,6 +63,8 @@ class Processor {
 
   // True once reading; `detail` says what it waits for otherwise.
   bool Ready(std::string* detail) const;
+  // What `runnel processor status` shows (GET /status). Thread-safe; never blocks for long.
+  ProcessorStatus Status() const;
 
  private:
   void Startup(std::stop_token stop);
@@ -72,12 +75,15 @@ class Processor {
   Clock& clock_;
   MetricsRegistry& metrics_;
   std::unique_ptr<ProcessorContext> context_;  // Publishers, ackers, metrics, transport.
+  std::vector<Counter*> publish_refused_;       // Per output.
+  Counter* dead_letter_refused_ = nullptr;
+  Counter* late_refused_ = nullptr;
   OnFatal on_fatal_;                           // Startup thread once started.
   mutable absl::Mutex mu_;
   std::string state_ ABSL_GUARDED_BY(mu_) = "not started";
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Mutex lanes_mu_;
+  mutable absl::Mutex lanes_mu_;
   std::map<uint32_t, std::unique_ptr<Lane>> lanes_ ABSL_GUARDED_BY(lanes_mu_);
   bool stopping_ ABSL_GUARDED_BY(lanes_mu_) = false;
   std::vector<std::unique_ptr<InputReader>> readers_;  // Written by the startup thread only.
