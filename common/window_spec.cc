@@ -162,6 +162,13 @@ absl::Status CheckWindowSpecForEventTime(const WindowSpec& spec) {
         absl::FormatDuration(spec.time), " on event time, count=", spec.count,
         " for windows in arrival order, or --event-time arrival"));
   }
+  if (spec.kind == WindowSpec::Kind::kSession && spec.count > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "window spec '", FormatWindowSpec(spec),
+        "': a session on event time ends by its gap alone (a count would cut a session "
+        "differently depending on arrival order); use session:gap=",
+        absl::FormatDuration(spec.gap), " on event time"));
+  }
   return absl::OkStatus();
 }
 
@@ -171,7 +178,8 @@ std::string WindowSpecHelp() {
          "  sliding   sliding:size=D,slide=D              (slide <= size, size/slide <= 1000)\n"
          "  session   session:gap=D[,count=N]             (session:D is gap=D)\n"
          "  D is a duration such as 500ms, 1s, 2m; N a positive integer. On event time, tumbling\n"
-         "  windows are time=D (aligned) or count=N (arrival order), not both";
+         "  windows are time=D (aligned) or count=N (arrival order), not both, and sessions have\n"
+         "  no count";
 }
 
 }  // namespace runnel
