@@ -407,6 +407,7 @@ void LaneCore::PlaceLate(uint64_t slot, const std::vector<EventWindowBounds>& la
     case ProcessorOptions::LateMode::kSideOutput: {
       Window& w = NewWindow(kSideOutput, s.key, now);
       w.bounds = late.front();
+      bounded_ends_.insert(w.bounds->end);
       w.records.push_back(slot);
       w.input_closed = true;
       w.done = true;
@@ -436,6 +437,7 @@ void LaneCore::PlaceLate(uint64_t slot, const std::vector<EventWindowBounds>& la
         if (refire == nullptr) {
           refire = &NewWindow(kRefire, key, now);
           refire->bounds = b;
+          bounded_ends_.insert(b.end);
           refire->input_closed = true;
           pending_.push_back(refire->id);
         }
@@ -455,6 +457,7 @@ void LaneCore::FireEventWindows(absl::Time now) {
   for (FiredWindow& fired : event_windows_->Fire(wm)) {
     Window& w = NewWindow(kCollected, std::move(fired.key), now);
     w.bounds = fired.bounds;
+    bounded_ends_.insert(fired.bounds.end);
     w.records = std::move(fired.records);
     w.input_closed = true;
     pending_.push_back(w.id);
@@ -468,10 +471,9 @@ void LaneCore::StartPending(absl::Time now) {
   const size_t limit = static_cast<size_t>(
       std::max(options_.max_concurrent_invocations, kCollectedConcurrency));
   while (!pending_.empty()) {
-    size_t running = calls_.size();
-    for (const auto& [id, w] : windows_) {
-      if (w.waiting_retry) ++running;
-    }
+    // A counter, not a scan of windows_: when a second of event time fires, windows_ holds
+    // thousands of windows and this runs on every call end and publish acknowledgement.
+    const size_t running = calls_.size() + static_cast<size_t>(waiting_retries_);
     if (running >= limit) {
       return;
     }
@@ -486,6 +488,7 @@ void LaneCore::StartPending(absl::Time now) {
 void LaneCore::StartAttempt(Window& w, std::vector<uint64_t> records, absl::Time now) {
   ++w.attempt;
   ++w.total_attempts;
+  if (w.waiting_retry) --waiting_retries_;
   w.waiting_retry = false;
   w.half_closed = false;
   w.answers_after_half_close = false;
@@ -696,6 +699,7 @@ void LaneCore::FailAttempt(Window& w, absl::Status status, absl::Time now) {
   DropHeld(w);
   w.last_error = status;
   auto retry_later = [&](absl::Duration delay) {
+    if (!w.waiting_retry) ++waiting_retries_;
     w.waiting_retry = true;
     w.retry_at = now + delay;
   };
@@ -976,6 +980,8 @@ void LaneCore::MaybeComplete(uint64_t id) {
   if (w.kind == kStreaming || w.kind == kCollected || w.kind == kRefire) {
     metrics_.windows_completed->Add();
   }
+  if (w.waiting_retry) --waiting_retries_;
+  if (w.bounds) bounded_ends_.erase(bounded_ends_.find(w.bounds->end));
   windows_.erase(it);
   EmitAcks();
 }
@@ -1094,10 +1100,8 @@ absl::Time LaneCore::CompleteThrough() const {
   const absl::Duration just_before = absl::Nanoseconds(1);
   absl::Time through = watermark_at_;
   // Windows that fired but are not complete (invoking, publishing, late records being handled).
-  for (const auto& [id, w] : windows_) {
-    if (w.bounds) {
-      through = std::min(through, w.bounds->end + options_.allowed_lateness - just_before);
-    }
+  if (!bounded_ends_.empty()) {
+    through = std::min(through, *bounded_ends_.begin() + options_.allowed_lateness - just_before);
   }
   // A record of an open session may lie before the watermark: keep it out of reach.
   const absl::Time session = event_windows_->EarliestOpenSessionStart();

@@ -34,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -252,6 +253,9 @@ class LaneCore {
   std::map<uint64_t, Window> windows_;  // By id: the order results are published in.
   uint64_t next_window_ = 1;
   std::deque<uint64_t> pending_;        // Collected windows waiting for a call slot.
+  int waiting_retries_ = 0;             // Windows in windows_ with waiting_retry set.
+  // The ends of the windows in windows_ that have bounds (CompleteThrough takes the earliest).
+  std::multiset<absl::Time> bounded_ends_;
   std::map<CallId, uint64_t> calls_;    // Running calls -> window.
   CallId next_call_ = 1;
   std::map<GroupId, uint64_t> groups_;  // Groups not yet durable -> window.
