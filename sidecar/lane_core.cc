@@ -997,16 +997,21 @@ void LaneCore::Advance(absl::Time now) {
     for (const auto& [key, id] : closed) CloseArrival(key, id, now);
   }
   FireEventWindows(now);
-  for (auto& [id, w] : windows_) {
-    if (w.waiting_retry && now >= w.retry_at) {
-      metrics_.retries->Add();
-      std::vector<uint64_t> records =
-          !w.isolation ? w.records
-          : w.isolation->final_run ? w.isolation->clean
-                                   : w.isolation->probe;
-      StartAttempt(w, std::move(records), now);
-    } else {
-      MaybeHalfClose(w, now);
+  // Only running calls can half-close and only waiting windows can retry (a waiting window has
+  // no call). Walking calls_, and windows_ only when something waits, keeps this O(running
+  // calls) while thousands of fired keyed windows wait in windows_.
+  for (const auto& [call, id] : calls_) {
+    MaybeHalfClose(windows_.at(id), now);  // A window lives until its call ends.
+  }
+  if (waiting_retries_ > 0) {
+    for (auto& [id, w] : windows_) {
+      if (w.waiting_retry && now >= w.retry_at) {
+        metrics_.retries->Add();
+        std::vector<uint64_t> records = !w.isolation             ? w.records
+                                        : w.isolation->final_run ? w.isolation->clean
+                                                                 : w.isolation->probe;
+        StartAttempt(w, std::move(records), now);
+      }
     }
   }
   StartPending(now);
@@ -1025,13 +1030,18 @@ std::optional<absl::Time> LaneCore::NextTimer(absl::Time now) const {
   if (event_windows_ && !draining_ && event_windows_->open_windows() > 0) {
     if (auto t = watermark_.WhenReaches(event_windows_->NextFiring(), now)) consider(*t);
   }
-  for (const auto& [id, w] : windows_) {
-    if (w.waiting_retry) {
-      consider(w.retry_at);
-    } else if (w.call != 0 && w.input_closed && !w.half_closed) {
+  // As in Advance(): running calls, and windows_ only when something waits for a retry.
+  for (const auto& [call, id] : calls_) {
+    const Window& w = windows_.at(id);
+    if (w.input_closed && !w.half_closed) {
       consider(w.linger_since + (options_.half_close_idle  ? *options_.half_close_idle
                                  : w.answers_after_half_close ? absl::ZeroDuration()
                                                               : kSafeHalfCloseIdle));
+    }
+  }
+  if (waiting_retries_ > 0) {
+    for (const auto& [id, w] : windows_) {
+      if (w.waiting_retry) consider(w.retry_at);
     }
   }
   if (in_flight_ == 0 && (!unsent_acks_.empty() ||
