@@ -272,6 +272,16 @@ void LaneCore::Add(InputRecord record, absl::Time now) {
   FlushStaged();
 }
 
+void LaneCore::OnRecordsWaiting(absl::Time now) {
+  if (!event_time_) {
+    return;
+  }
+  // Seen now, with no event time of their own: the watermark holds, it neither moves nor idles.
+  for (const auto& [at, offset] : read_through_) {
+    watermark_.Observe(at, absl::InfinitePast(), now);
+  }
+}
+
 void LaneCore::Reject(InputRecord record, const PartitionKey& at, absl::Status error,
                       absl::Time now) {
   tracker_.Track(at, record.offset, 1);

@@ -160,6 +160,12 @@ class LaneCore {
   bool CanAccept() const;
   // A record read from an input (in offset order per partition) at processing time `now`.
   void Add(InputRecord record, absl::Time now);
+  // Records read from the inputs wait in the shell because CanAccept() is false. Event time:
+  // the partitions this lane read are then busy, not idle (watermark.h), however long the lane
+  // takes to work through the windows that fired; without this, a lane slower than
+  // --idle-timeout saw its own backlog as idle inputs, moved the watermark on with the clock,
+  // and dropped the backlog as late.
+  void OnRecordsWaiting(absl::Time now);
 
   // Events of a call started by a StartCall command. Events of calls the lane gave up (a
   // failed or cancelled attempt) are ignored.
