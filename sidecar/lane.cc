@@ -116,6 +116,7 @@ void Lane::Run(std::stop_token stop) {
     std::vector<Event> events;
     std::deque<InputRecord> records;
     bool draining = false;
+    bool records_waiting = false;
     {
       absl::MutexLock lock(&mu_);
       const bool can_accept = core_.CanAccept();
@@ -135,6 +136,7 @@ void Lane::Run(std::stop_token stop) {
       }
       events.swap(events_);
       draining = draining_;
+      records_waiting = !can_accept && !records_.empty();
       if (can_accept && !draining_) {
         // A bounded slice, so that outputs and completions are not kept waiting behind a long
         // input queue; the core's bounds are re-checked before each record.
@@ -145,6 +147,7 @@ void Lane::Run(std::stop_token stop) {
       }
     }
     absl::Time now = ctx_.clock->Now();
+    if (records_waiting) core_.OnRecordsWaiting(now);
     // In arrival order: a call's outputs reach the mailbox before its end.
     for (Event& e : events) {
       switch (e.kind) {
@@ -173,6 +176,7 @@ void Lane::Run(std::stop_token stop) {
       core_.Advance(now);  // Windows that expired close before the next record is placed.
       while (!records.empty()) {
         if (!core_.CanAccept()) {
+          core_.OnRecordsWaiting(ctx_.clock->Now());
           absl::MutexLock lock(&mu_);
           while (!records.empty()) {
             records_.push_front(std::move(records.back()));

@@ -272,6 +272,16 @@ void LaneCore::Add(InputRecord record, absl::Time now) {
   FlushStaged();
 }
 
+void LaneCore::OnRecordsWaiting(absl::Time now) {
+  if (!event_time_) {
+    return;
+  }
+  // Seen now, with no event time of their own: the watermark holds, it neither moves nor idles.
+  for (const auto& [at, offset] : read_through_) {
+    watermark_.Observe(at, absl::InfinitePast(), now);
+  }
+}
+
 void LaneCore::Reject(InputRecord record, const PartitionKey& at, absl::Status error,
                       absl::Time now) {
   tracker_.Track(at, record.offset, 1);
@@ -407,6 +417,7 @@ void LaneCore::PlaceLate(uint64_t slot, const std::vector<EventWindowBounds>& la
     case ProcessorOptions::LateMode::kSideOutput: {
       Window& w = NewWindow(kSideOutput, s.key, now);
       w.bounds = late.front();
+      bounded_ends_.insert(w.bounds->end);
       w.records.push_back(slot);
       w.input_closed = true;
       w.done = true;
@@ -436,6 +447,7 @@ void LaneCore::PlaceLate(uint64_t slot, const std::vector<EventWindowBounds>& la
         if (refire == nullptr) {
           refire = &NewWindow(kRefire, key, now);
           refire->bounds = b;
+          bounded_ends_.insert(b.end);
           refire->input_closed = true;
           pending_.push_back(refire->id);
         }
@@ -455,6 +467,7 @@ void LaneCore::FireEventWindows(absl::Time now) {
   for (FiredWindow& fired : event_windows_->Fire(wm)) {
     Window& w = NewWindow(kCollected, std::move(fired.key), now);
     w.bounds = fired.bounds;
+    bounded_ends_.insert(fired.bounds.end);
     w.records = std::move(fired.records);
     w.input_closed = true;
     pending_.push_back(w.id);
@@ -468,10 +481,9 @@ void LaneCore::StartPending(absl::Time now) {
   const size_t limit = static_cast<size_t>(
       std::max(options_.max_concurrent_invocations, kCollectedConcurrency));
   while (!pending_.empty()) {
-    size_t running = calls_.size();
-    for (const auto& [id, w] : windows_) {
-      if (w.waiting_retry) ++running;
-    }
+    // A counter, not a scan of windows_: when a second of event time fires, windows_ holds
+    // thousands of windows and this runs on every call end and publish acknowledgement.
+    const size_t running = calls_.size() + static_cast<size_t>(waiting_retries_);
     if (running >= limit) {
       return;
     }
@@ -486,6 +498,7 @@ void LaneCore::StartPending(absl::Time now) {
 void LaneCore::StartAttempt(Window& w, std::vector<uint64_t> records, absl::Time now) {
   ++w.attempt;
   ++w.total_attempts;
+  if (w.waiting_retry) --waiting_retries_;
   w.waiting_retry = false;
   w.half_closed = false;
   w.answers_after_half_close = false;
@@ -696,6 +709,7 @@ void LaneCore::FailAttempt(Window& w, absl::Status status, absl::Time now) {
   DropHeld(w);
   w.last_error = status;
   auto retry_later = [&](absl::Duration delay) {
+    if (!w.waiting_retry) ++waiting_retries_;
     w.waiting_retry = true;
     w.retry_at = now + delay;
   };
@@ -975,6 +989,8 @@ void LaneCore::MaybeComplete(uint64_t id) {
   if (w.kind == kStreaming || w.kind == kCollected || w.kind == kRefire) {
     metrics_.windows_completed->Add();
   }
+  if (w.waiting_retry) --waiting_retries_;
+  if (w.bounds) bounded_ends_.erase(bounded_ends_.find(w.bounds->end));
   windows_.erase(it);
   EmitAcks();
 }
@@ -990,16 +1006,21 @@ void LaneCore::Advance(absl::Time now) {
     for (const auto& [key, id] : closed) CloseArrival(key, id, now);
   }
   FireEventWindows(now);
-  for (auto& [id, w] : windows_) {
-    if (w.waiting_retry && now >= w.retry_at) {
-      metrics_.retries->Add();
-      std::vector<uint64_t> records =
-          !w.isolation ? w.records
-          : w.isolation->final_run ? w.isolation->clean
-                                   : w.isolation->probe;
-      StartAttempt(w, std::move(records), now);
-    } else {
-      MaybeHalfClose(w, now);
+  // Only running calls can half-close and only waiting windows can retry (a waiting window has
+  // no call). Walking calls_, and windows_ only when something waits, keeps this O(running
+  // calls) while thousands of fired keyed windows wait in windows_.
+  for (const auto& [call, id] : calls_) {
+    MaybeHalfClose(windows_.at(id), now);  // A window lives until its call ends.
+  }
+  if (waiting_retries_ > 0) {
+    for (auto& [id, w] : windows_) {
+      if (w.waiting_retry && now >= w.retry_at) {
+        metrics_.retries->Add();
+        std::vector<uint64_t> records = !w.isolation             ? w.records
+                                        : w.isolation->final_run ? w.isolation->clean
+                                                                 : w.isolation->probe;
+        StartAttempt(w, std::move(records), now);
+      }
     }
   }
   StartPending(now);
@@ -1018,13 +1039,18 @@ std::optional<absl::Time> LaneCore::NextTimer(absl::Time now) const {
   if (event_windows_ && !draining_ && event_windows_->open_windows() > 0) {
     if (auto t = watermark_.WhenReaches(event_windows_->NextFiring(), now)) consider(*t);
   }
-  for (const auto& [id, w] : windows_) {
-    if (w.waiting_retry) {
-      consider(w.retry_at);
-    } else if (w.call != 0 && w.input_closed && !w.half_closed) {
+  // As in Advance(): running calls, and windows_ only when something waits for a retry.
+  for (const auto& [call, id] : calls_) {
+    const Window& w = windows_.at(id);
+    if (w.input_closed && !w.half_closed) {
       consider(w.linger_since + (options_.half_close_idle  ? *options_.half_close_idle
                                  : w.answers_after_half_close ? absl::ZeroDuration()
                                                               : kSafeHalfCloseIdle));
+    }
+  }
+  if (waiting_retries_ > 0) {
+    for (const auto& [id, w] : windows_) {
+      if (w.waiting_retry) consider(w.retry_at);
     }
   }
   if (in_flight_ == 0 && (!unsent_acks_.empty() ||
@@ -1093,10 +1119,8 @@ absl::Time LaneCore::CompleteThrough() const {
   const absl::Duration just_before = absl::Nanoseconds(1);
   absl::Time through = watermark_at_;
   // Windows that fired but are not complete (invoking, publishing, late records being handled).
-  for (const auto& [id, w] : windows_) {
-    if (w.bounds) {
-      through = std::min(through, w.bounds->end + options_.allowed_lateness - just_before);
-    }
+  if (!bounded_ends_.empty()) {
+    through = std::min(through, *bounded_ends_.begin() + options_.allowed_lateness - just_before);
   }
   // A record of an open session may lie before the watermark: keep it out of reach.
   const absl::Time session = event_windows_->EarliestOpenSessionStart();

@@ -34,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -159,6 +160,12 @@ class LaneCore {
   bool CanAccept() const;
   // A record read from an input (in offset order per partition) at processing time `now`.
   void Add(InputRecord record, absl::Time now);
+  // Records read from the inputs wait in the shell because CanAccept() is false. Event time:
+  // the partitions this lane read are then busy, not idle (watermark.h), however long the lane
+  // takes to work through the windows that fired; without this, a lane slower than
+  // --idle-timeout saw its own backlog as idle inputs, moved the watermark on with the clock,
+  // and dropped the backlog as late.
+  void OnRecordsWaiting(absl::Time now);
 
   // Events of a call started by a StartCall command. Events of calls the lane gave up (a
   // failed or cancelled attempt) are ignored.
@@ -252,6 +259,9 @@ class LaneCore {
   std::map<uint64_t, Window> windows_;  // By id: the order results are published in.
   uint64_t next_window_ = 1;
   std::deque<uint64_t> pending_;        // Collected windows waiting for a call slot.
+  int waiting_retries_ = 0;             // Windows in windows_ with waiting_retry set.
+  // The ends of the windows in windows_ that have bounds (CompleteThrough takes the earliest).
+  std::multiset<absl::Time> bounded_ends_;
   std::map<CallId, uint64_t> calls_;    // Running calls -> window.
   CallId next_call_ = 1;
   std::map<GroupId, uint64_t> groups_;  // Groups not yet durable -> window.

@@ -455,6 +455,25 @@ TEST(LaneCore, AnIdleStreamStillFiresItsLastWindow) {
   EXPECT_THAT(h.outputs, SizeIs(1));
 }
 
+TEST(LaneCore, RecordsWaitingForTheLaneKeepTheirInputsFromGoingIdle) {
+  ProcessorOptions o = Options("time=10s");
+  o.event_time = *TimeSelector::Parse("/t");
+  o.idle_timeout = absl::Seconds(3);
+  Harness h(o);
+  h.Add(0, R"({"t":1800000001000})");
+  // The lane is busy (CanAccept() false) for 20 s while the next records wait in the shell:
+  // idle, the stream would have fired its window after 12 s and the next record been late.
+  for (int i = 0; i < 20; ++i) {
+    h.core().OnRecordsWaiting(h.now());
+    h.Wait(absl::Seconds(1));
+  }
+  EXPECT_THAT(h.outputs, IsEmpty());
+  h.Add(1, R"({"t":1800000005000})");
+  EXPECT_EQ(h.Metric("runnel_processor_late_records_total"), "0");
+  h.Add(2, R"({"t":1800000011000})");  // Fires [0s, 10s): one call with both records.
+  EXPECT_THAT(h.call_sizes, ElementsAre(2));
+}
+
 ProcessorOptions LateOptions(ProcessorOptions::LateMode mode) {
   ProcessorOptions o = Options("time=10s");
   o.event_time = *TimeSelector::Parse("/t");
