@@ -92,9 +92,15 @@ TEST(WindowSpecForEventTime, CountAndTimeTogetherAreRefusedNamingTheFix) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("aligned by time alone"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("Use time=1s"));
   for (const char* ok : {"time=1s", "tumbling:5s", "count=10", "sliding:size=10s,slide=2s",
-                         "session:gap=5s", "session:gap=5s,count=3"}) {
+                         "session:gap=5s"}) {
     EXPECT_TRUE(CheckWindowSpecForEventTime(Spec(ok)).ok()) << ok;
   }
+}
+
+TEST(WindowSpecForEventTime, ASessionWithACountIsRefused) {
+  absl::Status s = CheckWindowSpecForEventTime(Spec("session:gap=5s,count=3"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("use session:gap=5s"));
 }
 
 TEST(WindowSpecHelp, GivesEveryKindAndTheShorthand) {
