@@ -55,7 +55,8 @@ TEST_F(CliLocal, PublishAndSubscribeThroughALocalGateway) {
   EXPECT_THAT(r.output, HasSubstr("NAME"));
   EXPECT_THAT(r.output, HasSubstr("greetings   main      text/plain     2"));
 
-  r = Runnel({"publish", "greetings", "--payload", "hello", "--payload", "hola", "--key", "k"});
+  r = Runnel({"publish", "greetings", "--payload", "hello", "--payload", "hola", "--key", "k",
+              "--header", "X-Salutation: Hi", "--header", "tenant: acme"});
   ASSERT_EQ(r.code, 0) << r.output;
   r = Runnel({"publish", "greetings", "--payload", "{}", "--content-type", "application/json"});
   EXPECT_EQ(r.code, 1);
@@ -72,6 +73,9 @@ TEST_F(CliLocal, PublishAndSubscribeThroughALocalGateway) {
   EXPECT_EQ(second["payload"], "hola");
   EXPECT_EQ(first["contentType"], "text/plain");
   EXPECT_TRUE(first.contains("id") && first.contains("time") && first.contains("headers"));
+  // Header names the gateway stores by the header-name rule come back as they were given
+  // (lower-cased).
+  EXPECT_EQ(first["headers"], (nlohmann::json{{"x-salutation", "Hi"}, {"tenant", "acme"}}));
 
   r = Runnel({"stream", "status", "greetings"});
   EXPECT_THAT(r.output, HasSubstr("# greetings: Ready"));
