@@ -151,6 +151,23 @@ TEST_F(HttpProcessor, DrivesTheSdkSquareOverItsHttpPort) {
   EXPECT_EQ(*code, 0) << p->Log();
 }
 
+// The header-name rule both ways over HTTP: the record's extension h0x0salutation reaches greet
+// as the header x-salutation, and greet's x-greeted-by comes back as h0x0greeted0by.
+TEST_F(HttpProcessor, GreetOverHttpSeesAndSetsHeadersByTheirNames) {
+  CreateStream("people", "application/json");
+  CreateStream("greetings", "application/json");
+  PublishWithExtensions("people", {R"({"name":"Ada"})"}, {{"x-salutation", "Hi"}});
+  const std::string url = StartSdkHttpFunction(GREET_BINARY);
+  ChildProcess* p = StartProcessor({"--name", "greeter", "--function-url", url, "--input",
+                                    In("people"), "--output", In("greetings"), "--window",
+                                    "count=1"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> out = ReadAtLeast("greetings", 1);
+  ASSERT_EQ(out.size(), 1u) << p->Log();
+  EXPECT_THAT(out[0].event.data(), HasSubstr(R"("greeting":"Hi, Ada!")"));
+  EXPECT_EQ(out[0].event.extensions().at("h0x0greeted0by"), "runnel-greet");
+}
+
 TEST_F(HttpProcessor, SdkFunctionRefusingAContentTypeFillsTheDeadLetterStream) {
   CreateStream("numbers", "*/*");
   CreateStream("squares");
