@@ -34,6 +34,7 @@
 #include "cli/processor_status.h"
 #include "cli/references.h"
 #include "cli/state.h"
+#include "common/header_names.h"
 #include "common/media_type.h"
 #include "common/status_macros.h"
 
@@ -979,7 +980,9 @@ class Cli {
       if (colon == std::string::npos || colon == 0) {
         return Usage(absl::StrCat("malformed --header \"", h, "\": want \"Name: value\""));
       }
-      headers[absl::AsciiStrToLower(absl::StripAsciiWhitespace(h.substr(0, colon)))] =
+      // Stored under the extension name the header-name rule gives it (x-salutation ->
+      // h0x0salutation), as runnel-processor stores a function's output headers.
+      headers[ExtensionName(std::string(absl::StripAsciiWhitespace(h.substr(0, colon))))] =
           std::string(absl::StripAsciiWhitespace(h.substr(colon + 1)));
     }
     GatewayClient client(address);
@@ -1064,7 +1067,8 @@ class Cli {
         [&](uint32_t partition, const liiklus::ReceiveReply::LiiklusEventRecord& record) {
           const liiklus::LiiklusEvent& e = record.event();
           json headers = json::object();
-          for (const auto& [k, v] : e.extensions()) headers[k] = v;
+          // By the names functions see them by (common/header_names.h).
+          for (const auto& [k, v] : e.extensions()) headers[HeaderName(k)] = v;
           nlohmann::ordered_json line = {{"id", e.id()},
                        {"payload", encoding == "base64" ? absl::Base64Escape(e.data()) : e.data()},
                        {"source", e.source()},

@@ -1,7 +1,6 @@
 #include "gateway/http_front.h"
 
 #include <future>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -9,7 +8,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
@@ -42,14 +40,6 @@ json StreamJson(const v1::Stream& s) {
 bool IsTextual(const std::string& content_type) {
   return absl::StartsWith(content_type, "text/") || absl::StrContains(content_type, "json") ||
          absl::StrContains(content_type, "xml");
-}
-
-std::string NewEventId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const uint64_t a = rng(), b = rng();
-  // A version-4 UUID.
-  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
-                         ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
 }
 
 }  // namespace

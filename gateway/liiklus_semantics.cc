@@ -1,6 +1,8 @@
 #include "gateway/liiklus_semantics.h"
 
 #include <algorithm>
+#include <random>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/header_names.h"
 #include "common/media_type.h"
 
 namespace runnel::gateway {
@@ -57,6 +61,39 @@ Offset LatestAcked(const GroupPositions& positions, Partition partition) {
   return latest;
 }
 
+namespace {
+
+// Renames extensions CloudEvents would refuse (riff's processor copies function headers such as
+// "x-greeted-by" into extensions unchanged) by the header-name rule. Valid names are kept as
+// they are, even "h0..." ones: those are what ExtensionName wrote upstream (runnel-processor, the
+// CLI), and escaping them again would change the header they present as.
+void NormaliseExtensionNames(google::protobuf::Map<std::string, std::string>& extensions) {
+  std::vector<std::string> invalid;
+  for (const auto& [name, value] : extensions) {
+    if (!IsExtensionName(name)) invalid.push_back(name);
+  }
+  if (invalid.empty()) return;
+  // Names that differ only in case become one extension: the one already valid wins, then the
+  // first in byte order, so the outcome does not depend on the map's iteration order.
+  std::sort(invalid.begin(), invalid.end());
+  for (const std::string& name : invalid) {
+    auto it = extensions.find(name);
+    std::string value = std::move(it->second);
+    extensions.erase(it);
+    extensions.try_emplace(ExtensionName(name), std::move(value));
+  }
+}
+
+}  // namespace
+
+std::string NewEventId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  // A version-4 UUID.
+  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                         ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
+}
+
 absl::StatusOr<v1::Record> RecordFromPublish(const liiklus::PublishRequest& request) {
   return RecordFromPublish(liiklus::PublishRequest(request));
 }
@@ -66,25 +103,10 @@ absl::StatusOr<v1::Record> RecordFromPublish(liiklus::PublishRequest&& request) 
   record.set_key(std::move(*request.mutable_key()));
   if (request.has_liiklusevent()) {
     liiklus::LiiklusEvent& e = *request.mutable_liiklusevent();
-    // CloudEvents requires id, type and source; say which is missing rather than store an
-    // event no consumer can route.
-    for (auto [name, value] : {std::pair<const char*, const std::string*>{"id", &e.id()},
-                               {"type", &e.type()},
-                               {"source", &e.source()}}) {
-      if (value->empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("liiklusEvent.", name, " is required (CloudEvents 1.0)"));
-      }
-    }
-    for (const auto& [k, v] : e.extensions()) {
-      const bool valid = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
-        return absl::ascii_islower(c) || absl::ascii_isdigit(c);
-      });
-      if (!valid) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "extension name '", k, "' must be lower-case letters and digits (CloudEvents 1.0)"));
-      }
-    }
+    // liiklus stores events without id, type or source, and riff's clients rely on it. An empty
+    // id marks a raw `value` record in every store, so an event gets one here: stored with the
+    // record, every reader sees the same id on every read. Type and source stay as published.
+    if (e.id().empty()) e.set_id(NewEventId());
     // Moved, not copied: the publish path handles every record's payload once.
     record.set_id(std::move(*e.mutable_id()));
     record.set_type(std::move(*e.mutable_type()));
@@ -94,6 +116,7 @@ absl::StatusOr<v1::Record> RecordFromPublish(liiklus::PublishRequest&& request) 
     record.set_data(std::move(*e.mutable_data()));
     if (!e.extensions().empty()) {
       record.mutable_extensions()->swap(*e.mutable_extensions());
+      NormaliseExtensionNames(*record.mutable_extensions());
     }
   } else {
     // liiklus deprecated `value`, but old clients still publish raw bytes this way.

@@ -30,11 +30,20 @@ StartAt GroupStart(const GroupPositions& positions, uint32_t version, Partition 
 // at or below it is a replay.
 Offset LatestAcked(const GroupPositions& positions, Partition partition);
 
-// Builds the stored record for a liiklus publish. The CloudEvent's attributes are kept; a legacy
-// `value` publish becomes a record with no id. INVALID_ARGUMENT names what is wrong.
+// Builds the stored record for a liiklus publish (both fronts' gRPC publishes: liiklus's Publish
+// and runnel.v1 PublishBatches). The CloudEvent's attributes are kept, normalised the way
+// liiklus clients need rather than refused: an event without an id gets a random one
+// (NewEventId; an empty id means "raw bytes" to every store), a missing type or source stays
+// empty, and an extension name CloudEvents does not allow is renamed by the header-name rule
+// (common/header_names.h: "x-greeted-by" is stored as "h0x0greeted0by"; valid names, "h0..."
+// included, are kept). A legacy `value` publish becomes a record with no id. Never fails today;
+// the status is for checks to come.
 absl::StatusOr<v1::Record> RecordFromPublish(const liiklus::PublishRequest& request);
 // The same, moving the payload and attributes out of `request` rather than copying them.
 absl::StatusOr<v1::Record> RecordFromPublish(liiklus::PublishRequest&& request);
+
+// A fresh version-4 UUID: the id of an event published without one.
+std::string NewEventId();
 
 // The CloudEvent structured-mode JSON of a record (what BINARY readers get for events).
 std::string StructuredJson(const v1::Record& record);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 // Tests exercise liiklus's deprecated publish form on purpose.
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
@@ -72,13 +75,75 @@ TEST(RecordFromPublish, KeepsEveryEventAttribute) {
   EXPECT_EQ(r->data(), "{}");
 }
 
-TEST(RecordFromPublish, RejectsEventsWithoutRequiredAttributes) {
+// liiklus stores events without id, type or source; riff's clients publish them.
+TEST(RecordFromPublish, StoresEventsWithoutIdTypeOrSource) {
   liiklus::PublishRequest req;
-  req.mutable_liiklusevent()->set_id("1");
-  req.mutable_liiklusevent()->set_source("/s");
+  req.mutable_liiklusevent()->set_data("{}");
   auto r = RecordFromPublish(req);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("type"), absl::string_view::npos);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // An id, so that every store keeps it an event (an empty id means raw bytes): a UUID.
+  EXPECT_EQ(r->id().size(), 36u);
+  EXPECT_EQ(r->id()[14], '4');
+  EXPECT_TRUE(r->type().empty());
+  EXPECT_TRUE(r->source().empty());
+  EXPECT_EQ(r->data(), "{}");
+  auto again = RecordFromPublish(req);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->id(), r->id());
+  // The stored id is what readers see, every time.
+  StoredRecord s{.offset = 3, .record = *r};
+  auto event = ToReceiveReply(s, "topic", 0, liiklus::ReceiveRequest::LIIKLUS_EVENT, false);
+  EXPECT_EQ(event.liiklus_event_record().event().id(), r->id());
+  EXPECT_EQ(event.liiklus_event_record().event().data(), "{}");
+}
+
+TEST(RecordFromPublish, KeepsAGivenIdAndEmptyTypeAndSource) {
+  liiklus::PublishRequest req;
+  req.mutable_liiklusevent()->set_id("given");
+  auto r = RecordFromPublish(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->id(), "given");
+  EXPECT_TRUE(r->type().empty());
+}
+
+// riff's processor copies function headers into extensions as they are; liiklus stores them.
+TEST(RecordFromPublish, RenamesInvalidExtensionNamesByTheHeaderRule) {
+  liiklus::PublishRequest req;
+  auto& ext = *req.mutable_liiklusevent()->mutable_extensions();
+  ext["x-greeted-by"] = "runnel-greet";
+  ext["Tenant"] = "acme";
+  ext["traceparent"] = "00-ab";
+  ext["h0x0already"] = "escaped upstream";
+  auto r = RecordFromPublish(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::map<std::string, std::string> got(r->extensions().begin(), r->extensions().end());
+  EXPECT_EQ(got, (std::map<std::string, std::string>{{"h0x0greeted0by", "runnel-greet"},
+                                                     {"tenant", "acme"},
+                                                     {"traceparent", "00-ab"},
+                                                     {"h0x0already", "escaped upstream"}}));
+}
+
+TEST(RecordFromPublish, NamesDifferingOnlyInCaseBecomeOneExtensionDeterministically) {
+  for (int i = 0; i < 2; ++i) {
+    liiklus::PublishRequest req;
+    auto& ext = *req.mutable_liiklusevent()->mutable_extensions();
+    if (i == 0) {
+      ext["tenant"] = "valid";
+      ext["Tenant"] = "upper";
+      ext["X-A"] = "X";
+      ext["x-A"] = "x";
+    } else {
+      ext["x-A"] = "x";
+      ext["X-A"] = "X";
+      ext["Tenant"] = "upper";
+      ext["tenant"] = "valid";
+    }
+    auto r = RecordFromPublish(req);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->extensions_size(), 2);
+    EXPECT_EQ(r->extensions().at("tenant"), "valid");
+    EXPECT_EQ(r->extensions().at("h0x0a"), "X");  // "X-A" sorts before "x-A".
+  }
 }
 
 TEST(RecordFromPublish, LegacyValueBecomesRawRecord) {

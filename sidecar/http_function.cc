@@ -6,12 +6,15 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/header_names.h"
 
 namespace runnel::sidecar {
 namespace {
 
 constexpr size_t kBodyExcerptBytes = 4096;    // runnelhttpbody.
 constexpr size_t kMessageExcerptBytes = 256;  // The body's share of an error message.
+// runnel::kKeyHeader as the gateway's HTTP front spells it.
+constexpr char kHttpKeyHeader[] = "X-Runnel-Key";
 
 // Request headers a record header must not become: they belong to Content-Type/Accept (set from
 // the record and the output stream) or to the HTTP framing, which the client owns.
@@ -122,12 +125,18 @@ HttpFunctionRequest RequestForFrame(streaming::InputFrame frame, const std::stri
   request.content_type =
       frame.contenttype().empty() ? "application/octet-stream" : frame.contenttype();
   request.accept = accept.empty() ? "*/*" : accept;
-  for (const auto& [name, value] : frame.headers()) {
-    if (!IsToken(name) || !SafeHeaderValue(value) ||
-        ReservedRequestHeader(absl::AsciiStrToLower(name))) {
+  for (const auto& [extension, value] : frame.headers()) {
+    if (!SafeHeaderValue(value)) continue;
+    if (absl::EqualsIgnoreCase(extension, kKeyHeader)) {
+      request.headers.emplace_back(kHttpKeyHeader, value);
       continue;
     }
-    request.headers.emplace_back(name, value);
+    std::string name = HeaderName(extension);
+    const std::string lower = absl::AsciiStrToLower(name);
+    // Only the frame's key header sets X-Runnel-Key: an extension that decodes to it
+    // ("h0x0runnel0key") must not pass for the record's key.
+    if (!IsToken(name) || ReservedRequestHeader(lower) || lower == kKeyHeader) continue;
+    request.headers.emplace_back(std::move(name), value);
   }
   // Protobuf maps iterate in no particular order; a stable order keeps requests reproducible.
   std::sort(request.headers.begin(), request.headers.end());
@@ -152,9 +161,10 @@ HttpVerdict ClassifyResponse(HttpFunctionResponse response, absl::string_view ur
     for (const auto& [name, value] : response.headers) {
       const std::string lower = absl::AsciiStrToLower(name);
       if (TransportResponseHeader(lower)) continue;
-      // X-Runnel-Key is the gateway HTTP front's key header; "key" makes it the record key.
-      const std::string ext = lower == "x-runnel-key" ? "key" : ExtensionName(lower);
-      if (ext.empty() || CloudEventAttribute(ext)) continue;
+      // X-Runnel-Key is the output's key; runnel-processor takes the frame header "key" (riff-rpc's
+      // legacy key header, which it keeps reading) as the record key.
+      const std::string ext = lower == kKeyHeader ? "key" : ExtensionName(lower);
+      if (CloudEventAttribute(ext)) continue;
       headers[ext] = Utf8Excerpt(value, value.size());
     }
     v.output.set_payload(std::move(response.body));
@@ -215,15 +225,6 @@ HttpVerdict ClassifyResponse(HttpFunctionResponse response, absl::string_view ur
           code >= 300 && code < 400 ? absl::StrCat(what, " (redirects are not followed)") : what);
   }
   return v;
-}
-
-std::string ExtensionName(absl::string_view header) {
-  std::string out;
-  out.reserve(header.size());
-  for (char c : header) {
-    if (absl::ascii_isalnum(c)) out.push_back(absl::ascii_tolower(c));
-  }
-  return out;
 }
 
 std::string Utf8Excerpt(absl::string_view text, size_t max_bytes) {

@@ -4,15 +4,20 @@
 // order with many requests in flight. No I/O, no threads; http_function_transport.cc is the
 // Beast shell around it.
 //
-// Mapping (riff's request-reply spec and streaming-http-adapter, in the other direction):
+// Mapping (riff's request-reply spec and streaming-http-adapter, in the other direction). Header
+// names follow the one rule of common/header_names.h in both directions, as on riff-rpc:
 //   request:  body = payload; Content-Type = the record's content type; Accept = the output
-//             stream's content type; each record header (CloudEvent extension) as a request
-//             header of the same name, except ones that would clash with Content-Type, Accept or
-//             the HTTP framing (Host, Content-Length, Connection, ...).
+//             stream's content type; X-Runnel-Key = the input record's key (the frame header
+//             runnel::kKeyHeader); each other frame header, a CloudEvent extension name, as the
+//             request header HeaderName(extension) ("h0x0salutation" -> "x-salutation",
+//             "traceparent" -> "traceparent"), except ones that would clash with Content-Type,
+//             Accept, X-Runnel-Key or the HTTP framing (Host, Content-Length, Connection, ...).
 //   response: 2xx: body = payload, Content-Type = content type (application/octet-stream when
-//             absent), other headers = output headers, named as CloudEvent extensions require
-//             (lower-case letters and digits: "X-Trace-Id" -> "xtraceid"); X-Runnel-Key becomes
-//             the output record's key. 204 No Content: no output (the function filtered it).
+//             absent), X-Runnel-Key = the output record's key (the output frame header "key",
+//             which runnel-processor reads as the key), other headers = output headers named
+//             ExtensionName(header) ("X-Greeted-By" -> "h0x0greeted0by"), except transport
+//             headers and names that would shadow a CloudEvent attribute (Id, Source, ...).
+//             204 No Content: no output (the function filtered it).
 //             408, 429, 5xx: retried. Other statuses: refused for good (dead letter), with the
 //             status and body in extensions runnelhttpstatus and runnelhttpbody.
 
@@ -47,6 +52,8 @@ struct HttpFunctionRequest {
 };
 
 // The POST for one input frame; `accept` is the output stream's content type ("*/*" for a sink).
+// The frame's headers are extension names, as runnel-processor copies them from the record, plus
+// the input key under runnel::kKeyHeader when the record has one.
 HttpFunctionRequest RequestForFrame(streaming::InputFrame frame, const std::string& accept);
 
 struct HttpFunctionResponse {
@@ -72,10 +79,6 @@ struct HttpVerdict {
 
 // `url` names the function in error messages.
 HttpVerdict ClassifyResponse(HttpFunctionResponse response, absl::string_view url);
-
-// The name a response header gets as a CloudEvent extension: lower-cased, every character other
-// than a letter or digit dropped. Empty when nothing is left.
-std::string ExtensionName(absl::string_view header);
 
 // At most `max_bytes` of `text` as valid UTF-8 (invalid bytes become '?', a cut character is
 // dropped): extension values and error messages are protobuf strings.

@@ -55,7 +55,8 @@ TEST_F(CliLocal, PublishAndSubscribeThroughALocalGateway) {
   EXPECT_THAT(r.output, HasSubstr("NAME"));
   EXPECT_THAT(r.output, HasSubstr("greetings   main      text/plain     2"));
 
-  r = Runnel({"publish", "greetings", "--payload", "hello", "--payload", "hola", "--key", "k"});
+  r = Runnel({"publish", "greetings", "--payload", "hello", "--payload", "hola", "--key", "k",
+              "--header", "X-Salutation: Hi", "--header", "tenant: acme"});
   ASSERT_EQ(r.code, 0) << r.output;
   r = Runnel({"publish", "greetings", "--payload", "{}", "--content-type", "application/json"});
   EXPECT_EQ(r.code, 1);
@@ -79,6 +80,9 @@ TEST_F(CliLocal, PublishAndSubscribeThroughALocalGateway) {
   EXPECT_EQ(first["offset"], 0);
   EXPECT_EQ(second["offset"], 1);
   EXPECT_TRUE(first["timestamp"].is_string()) << first;  // The store's time, RFC 3339.
+  // Header names the gateway stores by the header-name rule come back as they were given
+  // (lower-cased).
+  EXPECT_EQ(first["headers"], (nlohmann::json{{"x-salutation", "Hi"}, {"tenant", "acme"}}));
 
   r = Runnel({"stream", "status", "greetings"});
   EXPECT_THAT(r.output, HasSubstr("# greetings: Ready"));

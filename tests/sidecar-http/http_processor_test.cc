@@ -151,6 +151,23 @@ TEST_F(HttpProcessor, DrivesTheSdkSquareOverItsHttpPort) {
   EXPECT_EQ(*code, 0) << p->Log();
 }
 
+// The header-name rule both ways over HTTP: the record's extension h0x0salutation reaches greet
+// as the header x-salutation, and greet's x-greeted-by comes back as h0x0greeted0by.
+TEST_F(HttpProcessor, GreetOverHttpSeesAndSetsHeadersByTheirNames) {
+  CreateStream("people", "application/json");
+  CreateStream("greetings", "application/json");
+  PublishWithExtensions("people", {R"({"name":"Ada"})"}, {{"x-salutation", "Hi"}});
+  const std::string url = StartSdkHttpFunction(GREET_BINARY);
+  ChildProcess* p = StartProcessor({"--name", "greeter", "--function-url", url, "--input",
+                                    In("people"), "--output", In("greetings"), "--window",
+                                    "count=1"});
+  ASSERT_NE(p, nullptr);
+  std::vector<Received> out = ReadAtLeast("greetings", 1);
+  ASSERT_EQ(out.size(), 1u) << p->Log();
+  EXPECT_THAT(out[0].event.data(), HasSubstr(R"("greeting":"Hi, Ada!")"));
+  EXPECT_EQ(out[0].event.extensions().at("h0x0greeted0by"), "runnel-greet");
+}
+
 TEST_F(HttpProcessor, SdkFunctionRefusingAContentTypeFillsTheDeadLetterStream) {
   CreateStream("numbers", "*/*");
   CreateStream("squares");
@@ -180,7 +197,8 @@ TEST_F(HttpProcessor, SdkFunctionRefusingAContentTypeFillsTheDeadLetterStream) {
 TEST_F(HttpProcessor, DrivesAPlainPythonFunctionAndMapsHeaders) {
   CreateStream("numbers");
   CreateStream("squares", "application/json");
-  PublishWithExtensions("numbers", Numbers(1, 20), {{"tenant", "acme"}});
+  // "x-request-id" as a liiklus client publishes it; the gateway stores it as "h0x0request0id".
+  PublishWithExtensions("numbers", Numbers(1, 20), {{"tenant", "acme"}, {"x-request-id", "r1"}});
   const std::string url = StartPlainFunction("square");
   ChildProcess* p = StartProcessor({"--name", "py", "--input", In("numbers"), "--output",
                                     In("squares"), "--window", "count=5,time=100ms"},
@@ -190,12 +208,15 @@ TEST_F(HttpProcessor, DrivesAPlainPythonFunctionAndMapsHeaders) {
   EXPECT_EQ(Payloads(out), Squares(1, 20)) << p->Log();
   ASSERT_FALSE(out.empty());
   // The function saw the record's header, its content type and the output stream's type as
-  // request headers and echoed them; response headers became extensions. Date and Server are
-  // the exchange's, not the result's.
+  // request headers and echoed them; response headers became extensions. Names follow the
+  // header-name rule both ways (common/header_names.h): the function saw "x-request-id", and its
+  // "X-Seen-x-request-id" is stored as "h0x0seen0x0request0id". Date and Server are the
+  // exchange's, not the result's.
   const auto& ext = out[0].event.extensions();
-  EXPECT_EQ(ext.at("xseentenant"), "acme");
-  EXPECT_EQ(ext.at("xseencontenttype"), "application/json");
-  EXPECT_EQ(ext.at("xseenaccept"), "application/json");
+  EXPECT_EQ(ext.at("h0x0seen0tenant"), "acme");
+  EXPECT_EQ(ext.at("h0x0seen0x0request0id"), "r1");
+  EXPECT_EQ(ext.at("h0x0seen0content0type"), "application/json");
+  EXPECT_EQ(ext.at("h0x0seen0accept"), "application/json");
   EXPECT_EQ(ext.count("date"), 0u);
   EXPECT_EQ(ext.count("server"), 0u);
   EXPECT_EQ(out[0].event.data_content_type(), "application/json");
@@ -397,7 +418,7 @@ TEST_F(HttpProcessor, KeepsPerPartitionOrderWithManyRequestsInFlight) {
   // The requests really overlapped: the function saw many at once.
   int most = 0;
   for (const Received& r : out) {
-    most = std::max(most, std::stoi(r.event.extensions().at("xconcurrent")));
+    most = std::max(most, std::stoi(r.event.extensions().at("h0x0concurrent")));
   }
   EXPECT_GT(most, 8);
 }
