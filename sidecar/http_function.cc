@@ -125,18 +125,17 @@ HttpFunctionRequest RequestForFrame(streaming::InputFrame frame, const std::stri
   request.content_type =
       frame.contenttype().empty() ? "application/octet-stream" : frame.contenttype();
   request.accept = accept.empty() ? "*/*" : accept;
-  for (const auto& [extension, value] : frame.headers()) {
+  // Frame headers are header names already: the processor maps extension names once, for
+  // every transport (sidecar/record_mapping.h).
+  for (const auto& [name, value] : frame.headers()) {
     if (!SafeHeaderValue(value)) continue;
-    if (absl::EqualsIgnoreCase(extension, kKeyHeader)) {
+    if (absl::EqualsIgnoreCase(name, kKeyHeader)) {
       request.headers.emplace_back(kHttpKeyHeader, value);
       continue;
     }
-    std::string name = HeaderName(extension);
     const std::string lower = absl::AsciiStrToLower(name);
-    // Only the frame's key header sets X-Runnel-Key: an extension that decodes to it
-    // ("h0x0runnel0key") must not pass for the record's key.
-    if (!IsToken(name) || ReservedRequestHeader(lower) || lower == kKeyHeader) continue;
-    request.headers.emplace_back(std::move(name), value);
+    if (!IsToken(name) || ReservedRequestHeader(lower)) continue;
+    request.headers.emplace_back(name, value);
   }
   // Protobuf maps iterate in no particular order; a stable order keeps requests reproducible.
   std::sort(request.headers.begin(), request.headers.end());
@@ -161,11 +160,10 @@ HttpVerdict ClassifyResponse(HttpFunctionResponse response, absl::string_view ur
     for (const auto& [name, value] : response.headers) {
       const std::string lower = absl::AsciiStrToLower(name);
       if (TransportResponseHeader(lower)) continue;
-      // X-Runnel-Key is the output's key; runnel-processor takes the frame header "key" (riff-rpc's
-      // legacy key header, which it keeps reading) as the record key.
-      const std::string ext = lower == kKeyHeader ? "key" : ExtensionName(lower);
-      if (CloudEventAttribute(ext)) continue;
-      headers[ext] = Utf8Excerpt(value, value.size());
+      // Header names, as riff-rpc frames carry them: the processor turns X-Runnel-Key into the
+      // record key and the rest into extensions (one mapping, sidecar/record_mapping.h).
+      if (lower != kKeyHeader && CloudEventAttribute(ExtensionName(lower))) continue;
+      headers[lower] = Utf8Excerpt(value, value.size());
     }
     v.output.set_payload(std::move(response.body));
     return v;

@@ -70,7 +70,11 @@ streaming::InputFrame ToFrame(const InputRecord& record, const std::string& key,
   frame.set_argindex(record.input);
   auto& headers = *frame.mutable_headers();
   for (const auto& [name, value] : record.event.extensions()) {
-    headers[HeaderName(name)] = value;
+    std::string header = HeaderName(name);
+    // x-runnel-* headers are the processor's: an extension that decodes to one ("h0x0runnel0key")
+    // must not pass for the record's key or window.
+    if (absl::StartsWith(header, "x-runnel-")) continue;
+    headers[std::move(header)] = value;
   }
   if (!key.empty()) headers[kKeyHeader] = key;
   if (context.event_time) headers[kEventTimeHeader] = FormatRfc3339Millis(*context.event_time);

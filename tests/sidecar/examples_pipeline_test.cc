@@ -61,7 +61,7 @@ TEST_F(ExamplesPipeline, Greet) {
 // processor.cc rewrite, issue 12). Today it passes extension names through unchanged, so greet
 // sees "h0x0salutation" instead of "x-salutation" and says "Hello". The HTTP transport already
 // maps names (tests/sidecar-http: GreetOverHttpSeesAndSetsHeadersByTheirNames).
-TEST_F(ExamplesPipeline, DISABLED_GreetSeesItsInputHeaderByItsHeaderName) {
+TEST_F(ExamplesPipeline, GreetSeesItsInputHeaderByItsHeaderName) {
   CreateStream("people");
   CreateStream("greetings");
   PublishWithExtensions("people", R"({"name":"Ada"})", {{"x-salutation", "Hi"}});
