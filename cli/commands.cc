@@ -30,6 +30,8 @@
 #include "cli/args.h"
 #include "cli/gateway_client.h"
 #include "cli/manifests.h"
+#include "cli/processor_settings.h"
+#include "cli/processor_status.h"
 #include "cli/references.h"
 #include "cli/state.h"
 #include "common/media_type.h"
@@ -190,6 +192,7 @@ class Cli {
     const std::string name = absl::StrCat("runnel ", it->first);
     if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
       out() << "Usage: " << name << " " << command.usage << "\n\n" << FlagUsage(command.flags);
+      if (command.help != nullptr) out() << "\n" << command.help();
       return 0;
     }
     absl::StatusOr<ParsedArgs> parsed = ParseArgs(rest, command.flags, name);
@@ -208,6 +211,7 @@ class Cli {
     std::string usage;
     std::vector<FlagSpec> flags;
     Handler run;
+    std::string (*help)() = nullptr;  // Printed after the flags by --help.
   };
 
   static constexpr char kHelp[] =
@@ -224,14 +228,18 @@ class Cli {
       "  runnel stream list | delete NAME... | status NAME\n"
       "  runnel publish STREAM (--payload P... | --file F [--lines]) [--content-type T] [--key K]\n"
       "  runnel subscribe STREAM [--from-beginning] [--group G] [--max N] [--timeout D]\n"
+      "        (one JSON object a line: payload, key, partition, offset, time, headers, ...)\n"
       "  runnel processor create NAME (--function-cmd CMD [--function-url /PATH] |\n"
       "        --function-address H:P | --function-url http://H:P/PATH)\n"
       "        --input [ALIAS:]STREAM[@earliest|latest]... [--output [ALIAS:]STREAM...]\n"
-      "        [--window SPEC] [--replicas N]\n"
+      "        [--window SPEC] [--replicas N] [--dead-letter S] [--max-attempts N]\n"
+      "        [--invoke-timeout D] [--key-by SPEC] [--event-time SOURCE [--late MODE]\n"
+      "        [--max-out-of-orderness D] [--allowed-lateness D] [--idle-timeout D]]\n"
       "  runnel processor list | delete NAME... | status NAME | tail NAME [--since D]\n"
       "\n"
       "Every create accepts --dry-run [-o yaml|json] to print the Kubernetes manifests it stands\n"
-      "for instead (cluster mode). `runnel COMMAND --help` lists a command's flags.\n";
+      "for instead (cluster mode). `runnel COMMAND --help` lists a command's flags (and for\n"
+      "processor create, the window grammar).\n";
 
   static const std::map<std::string, Command>& commands() {
     static const auto* kCommands = new std::map<std::string, Command>{
@@ -275,7 +283,8 @@ class Cli {
            {"header", Kind::kRepeated, "a header \"Name: value\""}},
           &Cli::Publish}},
         {"subscribe",
-         {"STREAM [flags]",
+         {"STREAM [flags]   (prints one JSON object per record: id, payload, source, type, "
+          "time, contentType, headers, key, partition, offset, timestamp)",
           {{"from-beginning", Kind::kBool, "start at the first record, not the next one", 'b'},
            {"group", Kind::kValue, "consumer group (default: a fresh one)"},
            {"max", Kind::kValue, "stop after N records"},
@@ -293,10 +302,28 @@ class Cli {
            {"image", Kind::kValue, "function image (cluster mode, with --dry-run)"},
            {"input", Kind::kRepeated, "[ALIAS:]STREAM[@earliest|latest]", 'i'},
            {"output", Kind::kRepeated, "[ALIAS:]STREAM"},
-           {"window", Kind::kValue, "window spec passed to runnel-processor --window"},
+           {"window", Kind::kValue, "window spec (grammar below), checked now"},
            {"dead-letter", Kind::kValue,
             "STREAM (content type */*, on the inputs' gateway) for records whose window failed "
             "after its retries"},
+           {"max-attempts", Kind::kValue,
+            "invocations of a window before its records are dead-lettered, 0 = retry forever "
+            "(default 5)"},
+           {"invoke-timeout", Kind::kValue, "deadline of one invocation, e.g. 30s (default none)"},
+           {"key-by", Kind::kValue,
+            "re-key records before windowing: /json/pointer, .json.path or ce:ATTRIBUTE"},
+           {"event-time", Kind::kValue,
+            "window on event time: cloudevent, broker or /json/pointer (default arrival)"},
+           {"max-out-of-orderness", Kind::kValue,
+            "event time: watermark = highest event time minus D (default 0)"},
+           {"allowed-lateness", Kind::kValue,
+            "event time: a window fires once the watermark passes its end plus D (default 0)"},
+           {"idle-timeout", Kind::kValue,
+            "event time: a partition silent this long stops holding the watermark back, 0 = "
+            "never (default 10s)"},
+           {"late", Kind::kValue,
+            "event time: late records are drop (default), refire or side-output:STREAM (on the "
+            "inputs' gateway)"},
            {"replicas", Kind::kValue, "number of replicas (default 1)"},
            {"input-content-type", Kind::kValue, "media type the function accepts"},
            {"output-content-type", Kind::kValue, "media type the function produces"},
@@ -306,7 +333,7 @@ class Cli {
            {"dry-run", Kind::kBool, "print the Kubernetes manifests instead"},
            {"output-format", Kind::kValue, "manifest format with --dry-run: yaml or json", 'o'},
            {"namespace", Kind::kValue, "namespace of the manifests (default \"default\")", 'n'}},
-          &Cli::ProcessorCreate}},
+          &Cli::ProcessorCreate, &ProcessorSettingsHelp}},
         {"processor list", {"", {}, &Cli::ProcessorList}},
         {"processor delete", {"NAME...", {}, &Cli::ProcessorDelete}},
         {"processor status", {"NAME", {}, &Cli::ProcessorStatus}},
@@ -1045,6 +1072,19 @@ class Cli {
                        {"time", e.time()},
                        {"contentType", e.data_content_type()},
                        {"headers", headers}};
+          // Where the record sits and what it is keyed by (issue 12): the key in text (empty:
+          // null), the partition and offset, and the time the gateway's store stamped on it.
+          line["key"] = record.key().empty() ? nlohmann::ordered_json(nullptr)
+                                             : nlohmann::ordered_json(record.key());
+          line["partition"] = partition;
+          line["offset"] = record.offset();
+          if (record.has_timestamp()) {
+            line["timestamp"] =
+                absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
+                                 absl::FromUnixSeconds(record.timestamp().seconds()) +
+                                     absl::Nanoseconds(record.timestamp().nanos()),
+                                 absl::UTCTimeZone());
+          }
           out() << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
           ++received;
           return *max == 0 || received < *max;
@@ -1069,6 +1109,13 @@ class Cli {
                     .function_url = args.Get("function-url"),
                     .image = args.Get("image"),
                     .window = args.Get("window"),
+                    .key_by = args.Get("key-by"),
+                    .event_time = args.Get("event-time"),
+                    .max_out_of_orderness = args.Get("max-out-of-orderness"),
+                    .allowed_lateness = args.Get("allowed-lateness"),
+                    .idle_timeout = args.Get("idle-timeout"),
+                    .late = args.Get("late"),
+                    .invoke_timeout = args.Get("invoke-timeout"),
                     .input_content_type = args.Get("input-content-type"),
                     .output_content_type = args.Get("output-content-type"),
                     .created_unix_ms = NowMs()};
@@ -1136,6 +1183,17 @@ class Cli {
         return Usage(absl::StrCat("invalid content type \"", *t, "\""));
       }
     }
+    for (const char* flag : {"window", "key-by", "event-time", "max-out-of-orderness",
+                             "allowed-lateness", "idle-timeout", "late", "invoke-timeout"}) {
+      if (args.Has(flag) && args.Get(flag).empty()) {
+        return Usage(absl::StrCat("--", flag, " needs a value"));
+      }
+    }
+    absl::StatusOr<int> max_attempts = args.GetInt("max-attempts", -1, 0, 1000);
+    if (!max_attempts.ok()) return FromStatus(max_attempts.status());
+    p.max_attempts = *max_attempts;
+    // What runnel-processor would refuse at start is refused now, not crash-looped on.
+    if (absl::Status s = ValidateProcessorSettings(p); !s.ok()) return FromStatus(s);
     absl::StatusOr<int> replicas = args.GetInt("replicas", 1, 1, 64);
     absl::StatusOr<absl::Duration> timeout = args.GetDuration("wait-timeout", absl::Seconds(60));
     if (!replicas.ok()) return FromStatus(replicas.status());
@@ -1148,7 +1206,7 @@ class Cli {
     if (!loaded.ok()) return FromStatus(loaded.status());
     if (dry_run) {
       std::map<std::string, std::string> gateway_of;
-      std::vector<std::string> known{p.dead_letter};
+      std::vector<std::string> known{p.dead_letter, LateSideOutputStream(p)};
       for (const InputRef& in : p.inputs) known.push_back(in.stream);
       for (const std::string& stream : known) {
         if (stream.empty()) continue;
@@ -1232,6 +1290,28 @@ class Cli {
         }
       }
     }
+    if (const std::string late = LateSideOutputStream(p); !late.empty()) {
+      // Late records are published as they are: the stream must take every input's records.
+      RUNNEL_ASSIGN_OR_RETURN(StreamSpec side, FindStream(state, late));
+      absl::StatusOr<MediaType> side_type = ParseMediaType(side.content_type);
+      for (const InputRef& in : p.inputs) {
+        RUNNEL_ASSIGN_OR_RETURN(StreamSpec s, FindStream(state, in.stream));
+        if (s.gateway != side.gateway) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("late side-output stream \"", late, "\" is on gateway \"", side.gateway,
+                           "\" but input stream \"", in.stream, "\" is on \"", s.gateway,
+                           "\"; create the side-output stream on \"", s.gateway, "\""));
+        }
+        absl::StatusOr<MediaType> input_type = ParseMediaType(s.content_type);
+        if (!side_type.ok() || !input_type.ok() || !MediaTypeAccepts(*side_type, *input_type)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "late side-output stream \"", late, "\" carries \"", side.content_type,
+              "\" but input stream \"", in.stream, "\" carries \"", s.content_type,
+              "\"; late records keep their content type: use a stream of content type \"",
+              s.content_type, "\" or \"*/*\""));
+        }
+      }
+    }
     absl::StatusOr<MediaType> accepts, produces;
     if (!p.input_content_type.empty()) accepts = ParseMediaType(p.input_content_type);
     if (!p.output_content_type.empty()) produces = ParseMediaType(p.output_content_type);
@@ -1272,6 +1352,26 @@ class Cli {
     return seen == 0 ? "<unknown>" : worst;
   }
 
+  // The records, failures and watermark lag of `p`'s replicas (GET /status on each one's HTTP
+  // port), combined; nullopt when no replica answered. `problems` gets one line per replica
+  // that did not.
+  std::optional<cli::ReplicaStatus> FetchRecordStatus(const ProcessorSpec& p,
+                                                      absl::Duration timeout,
+                                                      std::vector<std::string>* problems) {
+    std::vector<cli::ReplicaStatus> answered;
+    for (size_t i = 0; i < p.ports.size(); ++i) {
+      absl::StatusOr<cli::ReplicaStatus> r =
+          FetchReplicaStatus(p.ports[i].processor_http_port, timeout);
+      if (r.ok()) {
+        answered.push_back(*r);
+      } else if (problems != nullptr) {
+        problems->push_back(absl::StrCat("replica ", i, ": ", r.status().message()));
+      }
+    }
+    if (answered.empty()) return std::nullopt;
+    return CombineReplicaStatuses(answered);
+  }
+
   Failure ProcessorList(const ParsedArgs& args) {
     absl::StatusOr<State> state = store_.Load();
     if (!state.ok()) return FromStatus(state.status());
@@ -1281,17 +1381,24 @@ class Cli {
     }
     std::optional<ControlPlaneStatus> status = CurrentStatus();
     std::vector<std::vector<std::string>> rows{
-        {"NAME", "FUNCTION", "INPUTS", "OUTPUTS", "REPLICAS", "STATUS", "AGE"}};
+        {"NAME", "FUNCTION", "INPUTS", "OUTPUTS", "REPLICAS", "STATUS"}};
+    rows[0].insert(rows[0].end(), std::begin(kStatusColumns), std::end(kStatusColumns));
+    rows[0].push_back("AGE");
     for (const auto& [name, p] : state->processors) {
       std::vector<std::string> inputs, outputs;
       for (const InputRef& in : p.inputs) inputs.push_back(FormatRef(in.alias, in.stream));
       for (const OutputRef& o : p.outputs) outputs.push_back(FormatRef(o.alias, o.stream));
       std::string function = FunctionOf(p);
       if (function.size() > 40) function = function.substr(0, 37) + "...";
-      rows.push_back({name, function, absl::StrJoin(inputs, ", "),
-                      outputs.empty() ? "<empty>" : absl::StrJoin(outputs, ", "),
-                      std::to_string(p.replicas), ProcessorPhase(status ? &*status : nullptr, p),
-                      Age(p.created_unix_ms)});
+      std::vector<std::string> row{name, function, absl::StrJoin(inputs, ", "),
+                                   outputs.empty() ? "<empty>" : absl::StrJoin(outputs, ", "),
+                                   std::to_string(p.replicas),
+                                   ProcessorPhase(status ? &*status : nullptr, p)};
+      std::optional<cli::ReplicaStatus> records;
+      if (status) records = FetchRecordStatus(p, absl::Seconds(1), nullptr);
+      for (std::string& column : StatusColumns(records)) row.push_back(std::move(column));
+      row.push_back(Age(p.created_unix_ms));
+      rows.push_back(std::move(row));
     }
     out() << FormatTable(rows);
     if (!status) err() << "The local control plane is not running; start it with: runnel up\n";
@@ -1331,6 +1438,17 @@ class Cli {
     out() << "function: " << json(FunctionOf(p)).dump() << "\n";
     if (!p.function_url.empty()) out() << "functionUrl: " << json(p.function_url).dump() << "\n";
     if (!p.window.empty()) out() << "window: " << json(p.window).dump() << "\n";
+    for (const auto& [key, value] : std::vector<std::pair<const char*, std::string>>{
+             {"keyBy", p.key_by},
+             {"eventTime", p.event_time},
+             {"maxOutOfOrderness", p.max_out_of_orderness},
+             {"allowedLateness", p.allowed_lateness},
+             {"idleTimeout", p.idle_timeout},
+             {"late", p.late},
+             {"invokeTimeout", p.invoke_timeout}}) {
+      if (!value.empty()) out() << key << ": " << json(value).dump() << "\n";
+    }
+    if (p.max_attempts >= 0) out() << "maxAttempts: " << p.max_attempts << "\n";
     out() << "replicas: " << p.replicas << "\ninputs:\n";
     for (const InputRef& in : p.inputs) {
       out() << "  - stream: " << in.stream << "\n    alias: " << in.alias
@@ -1352,6 +1470,16 @@ class Cli {
     out() << "outputs:" << (p.outputs.empty() ? " []" : "") << "\n";
     for (const OutputRef& o : p.outputs) {
       out() << "  - stream: " << o.stream << "\n    alias: " << o.alias << "\n";
+    }
+    if (status) {
+      std::vector<std::string> problems;
+      std::optional<cli::ReplicaStatus> records = FetchRecordStatus(p, absl::Seconds(3), &problems);
+      if (records) {
+        out() << RenderStatusYaml(*records);
+      } else {
+        out() << "records: null\n";
+      }
+      for (const std::string& problem : problems) out() << "# " << problem << "\n";
     }
     out() << "processes:\n";
     if (!status) {

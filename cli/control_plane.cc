@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/gateway_client.h"
+#include "cli/processor_settings.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -640,7 +641,18 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
       ProcessSpec sidecar{.name = absl::StrCat("processor/", name, "/processor-", i)};
       sidecar.argv = {processor_bin.empty() ? "runnel-processor" : processor_bin, "--http-host",
                       "127.0.0.1", "--http-port", std::to_string(ports.processor_http_port)};
-      if (!p.window.empty()) sidecar.argv.insert(sidecar.argv.end(), {"--window", p.window});
+      std::string late_address;  // --late side-output:HOST:PORT/STREAM
+      const std::string late = LateSideOutputStream(p);
+      if (!late.empty()) {
+        if (auto s = state.streams.find(late); s != state.streams.end()) {
+          if (auto g = state.gateways.find(s->second.gateway); g != state.gateways.end()) {
+            late_address = absl::StrCat(GatewayAddress(g->second), "/", late);
+          }
+        }
+      }
+      for (std::string& arg : ProcessorSettingArgs(p, late_address)) {
+        sidecar.argv.push_back(std::move(arg));
+      }
       if (function_url.empty()) {
         sidecar.env = {{"FUNCTION", function_address}};
       } else {
@@ -666,6 +678,9 @@ std::vector<ProcessSpec> DesiredProcesses(const State& state, const Paths& paths
       sidecar.after = std::move(after);
       if (processor_bin.empty()) {
         sidecar.blocked = "runnel-processor not found (build it, or set RUNNEL_PROCESSOR_BIN)";
+      } else if (!late.empty() && late_address.empty()) {
+        sidecar.blocked =
+            absl::StrCat("late side-output stream \"", late, "\" (or its gateway) not found");
       }
       out.push_back(std::move(sidecar));
     }

@@ -78,6 +78,34 @@ TEST(DesiredProcesses, DeadLetterStreamReachesTheSidecarAsRunnelDeadLetter) {
   EXPECT_EQ(EnvOf(specs[2], "RUNNEL_DEAD_LETTER"), "127.0.0.1:7000/dlq");
 }
 
+TEST(DesiredProcesses, KeyTimeAndRetrySettingsReachTheSidecarAsFlags) {
+  State s = Pipeline();
+  s.streams["late"] = {.name = "late", .gateway = "g", .content_type = "text/plain"};
+  ProcessorSpec& p = s.processors["sq"];
+  p.key_by = ".user";
+  p.event_time = "cloudevent";
+  p.max_out_of_orderness = "5s";
+  p.allowed_lateness = "1m";
+  p.idle_timeout = "0";
+  p.late = "side-output:late";
+  p.max_attempts = 0;
+  p.invoke_timeout = "30s";
+  std::vector<ProcessSpec> specs = DesiredProcesses(s, Paths("/h"), Resolve);
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[2].argv,
+            (std::vector<std::string>{
+                "/bin/runnel-processor", "--http-host", "127.0.0.1", "--http-port", "9003",
+                "--window", "tumbling:1s", "--key-by", ".user", "--event-time", "cloudevent",
+                "--max-out-of-orderness", "5s", "--allowed-lateness", "1m", "--idle-timeout", "0",
+                "--late", "side-output:127.0.0.1:7000/late", "--max-attempts", "0",
+                "--invoke-timeout", "30s"}));
+  EXPECT_TRUE(specs[2].blocked.empty());
+  // A side-output stream that is gone blocks the sidecar with a reason instead of a crash loop.
+  s.streams.erase("late");
+  specs = DesiredProcesses(s, Paths("/h"), Resolve);
+  EXPECT_EQ(specs[2].blocked, "late side-output stream \"late\" (or its gateway) not found");
+}
+
 TEST(DesiredProcesses, FunctionAddressMeansNoFunctionProcess) {
   State s = Pipeline();
   s.processors["sq"].function_cmd.clear();

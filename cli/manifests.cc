@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cli/processor_settings.h"
 
 namespace runnel::cli {
 namespace {
@@ -281,13 +282,23 @@ absl::StatusOr<std::vector<Manifest>> RenderProcessor(
     dead_letter = absl::StrCat(ClusterGatewayAddress(gw->second), "/", processor.dead_letter);
   }
 
+  std::string late_address;
+  if (const std::string late = LateSideOutputStream(processor); !late.empty()) {
+    auto gw = gateway_of_stream.find(late);
+    if (gw == gateway_of_stream.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("late side-output stream \"", late,
+                       "\" has no known gateway; create the stream first or pass --gateway G"));
+    }
+    late_address = absl::StrCat(ClusterGatewayAddress(gw->second), "/", late);
+  }
+
   const std::string function_address =
       processor.function_address.empty() ? absl::StrCat("localhost:", kClusterFunctionPort)
                                          : processor.function_address;
   Manifest processor_args = {"--http-port", std::to_string(kClusterProcessorHttpPort)};
-  if (!processor.window.empty()) {
-    processor_args.push_back("--window");
-    processor_args.push_back(processor.window);
+  for (const std::string& arg : ProcessorSettingArgs(processor, late_address)) {
+    processor_args.push_back(arg);
   }
   // An HTTP function: a path is served by the function container on kClusterFunctionHttpPort.
   const bool http_function = !processor.function_url.empty();

@@ -171,6 +171,33 @@ TEST(RenderProcessor, DeadLetterStreamIsPassedAsRunnelDeadLetterOnItsGateway) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(RenderProcessor, KeyTimeAndRetrySettingsAreSidecarArgs) {
+  ProcessorSpec p = Square();
+  p.key_by = ".licenseId";
+  p.event_time = "/ts";
+  p.max_out_of_orderness = "5s";
+  p.allowed_lateness = "1m";
+  p.idle_timeout = "0";
+  p.late = "side-output:late-rides";
+  p.max_attempts = 3;
+  p.invoke_timeout = "30s";
+  auto ms = RenderProcessor(p, {{"numbers", "main"}, {"late-rides", "main"}}, ManifestOptions{});
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  const Manifest* sidecar = Container(*Find(*ms, "Deployment"), "processor");
+  ASSERT_NE(sidecar, nullptr);
+  EXPECT_EQ((*sidecar)["args"],
+            Manifest({"--http-port", "8090", "--window", "tumbling:1s", "--key-by", ".licenseId",
+                      "--event-time", "/ts", "--max-out-of-orderness", "5s",
+                      "--allowed-lateness", "1m", "--idle-timeout", "0", "--late",
+                      "side-output:main-gateway:6565/late-rides", "--max-attempts", "3",
+                      "--invoke-timeout", "30s"}));
+  // The side-output stream's gateway must be known, like the dead-letter stream's.
+  auto unknown = RenderProcessor(p, {{"numbers", "main"}}, {});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("late side-output stream \"late-rides\""),
+            std::string::npos);
+}
+
 TEST(ToYaml, BlockStyleWithQuotedAmbiguousScalars) {
   Manifest m = {{"name", "a"},
                 {"port", 8080},

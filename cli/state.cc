@@ -79,6 +79,14 @@ std::string SerializeState(const State& state) {
                              {"outputs", outputs},
                              {"dead_letter", p.dead_letter},
                              {"window", p.window},
+                             {"key_by", p.key_by},
+                             {"event_time", p.event_time},
+                             {"max_out_of_orderness", p.max_out_of_orderness},
+                             {"allowed_lateness", p.allowed_lateness},
+                             {"idle_timeout", p.idle_timeout},
+                             {"late", p.late},
+                             {"max_attempts", p.max_attempts},
+                             {"invoke_timeout", p.invoke_timeout},
                              {"input_content_type", p.input_content_type},
                              {"output_content_type", p.output_content_type},
                              {"env", p.env},
@@ -125,6 +133,14 @@ absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view origi
       Field(p, "image", spec.image);
       Field(p, "dead_letter", spec.dead_letter);
       Field(p, "window", spec.window);
+      Field(p, "key_by", spec.key_by);
+      Field(p, "event_time", spec.event_time);
+      Field(p, "max_out_of_orderness", spec.max_out_of_orderness);
+      Field(p, "allowed_lateness", spec.allowed_lateness);
+      Field(p, "idle_timeout", spec.idle_timeout);
+      Field(p, "late", spec.late);
+      Field(p, "max_attempts", spec.max_attempts);
+      Field(p, "invoke_timeout", spec.invoke_timeout);
       Field(p, "input_content_type", spec.input_content_type);
       Field(p, "output_content_type", spec.output_content_type);
       Field(p, "env", spec.env);

@@ -63,7 +63,19 @@ struct ProcessorSpec {
   // Stream for records whose window failed for good (runnel-processor --dead-letter); "" = none.
   // On the inputs' gateway, of content type "*/*" (dead letters keep their input's type).
   std::string dead_letter;
-  std::string window;
+  std::string window;  // runnel-processor --window, as given; "" = its default
+  // Keys, event time and retries: runnel-processor's flags of the same names, as given (checked
+  // by ValidateProcessorSettings, cli/processor_settings.h); "" = the processor's default.
+  std::string key_by;
+  std::string event_time;
+  std::string max_out_of_orderness;
+  std::string allowed_lateness;
+  std::string idle_timeout;
+  // "drop", "refire" or "side-output:STREAM" (STREAM on the inputs' gateway, which --late gets
+  // as side-output:HOST:PORT/STREAM); "" = drop.
+  std::string late;
+  int max_attempts = -1;  // --max-attempts; -1 = the processor's default, 0 = retry forever
+  std::string invoke_timeout;
   std::string input_content_type;   // what the function accepts ("" = anything)
   std::string output_content_type;  // what the function produces ("" = anything)
   std::map<std::string, std::string> env;

@@ -21,6 +21,14 @@ State SampleState() {
   p.working_dir = "/somewhere";
   p.function_url = "/invoke";
   p.dead_letter = "numbers-dlq";
+  p.key_by = ".user";
+  p.event_time = "/ts";
+  p.max_out_of_orderness = "5s";
+  p.allowed_lateness = "1m";
+  p.idle_timeout = "0";
+  p.late = "side-output:late-numbers";
+  p.max_attempts = 0;
+  p.invoke_timeout = "30s";
   p.ports = {{1, 2, 3}, {4, 5, 6}};
   s.processors["sq"] = p;
   return s;
@@ -37,6 +45,28 @@ TEST(State, RoundTripsThroughJson) {
   EXPECT_EQ(back->processors.at("sq").working_dir, "/somewhere");
   EXPECT_EQ(back->processors.at("sq").function_url, "/invoke");
   EXPECT_EQ(back->processors.at("sq").dead_letter, "numbers-dlq");
+  const ProcessorSpec& p = back->processors.at("sq");
+  EXPECT_EQ(p.key_by, ".user");
+  EXPECT_EQ(p.event_time, "/ts");
+  EXPECT_EQ(p.max_out_of_orderness, "5s");
+  EXPECT_EQ(p.allowed_lateness, "1m");
+  EXPECT_EQ(p.idle_timeout, "0");
+  EXPECT_EQ(p.late, "side-output:late-numbers");
+  EXPECT_EQ(p.max_attempts, 0);
+  EXPECT_EQ(p.invoke_timeout, "30s");
+}
+
+// A state.json written before keys and event time existed loads with the processor's defaults.
+TEST(State, OlderFilesLoadWithDefaults) {
+  absl::StatusOr<State> s = ParseState(
+      R"({"processors":{"sq":{"function_cmd":"square","window":"count=10"}}})", "state.json");
+  ASSERT_TRUE(s.ok()) << s.status();
+  const ProcessorSpec& p = s->processors.at("sq");
+  EXPECT_EQ(p.key_by, "");
+  EXPECT_EQ(p.event_time, "");
+  EXPECT_EQ(p.late, "");
+  EXPECT_EQ(p.max_attempts, -1);
+  EXPECT_EQ(p.invoke_timeout, "");
 }
 
 TEST(State, MalformedFileIsDataLossNamingIt) {

@@ -53,10 +53,18 @@ absl::StatusOr<WindowSpec> ParseWindowSpec(const std::string& spec) {
        seen_gap = false;
   for (absl::string_view part : absl::StrSplit(rest, ',')) {
     std::pair<std::string, std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    if (absl::Duration d; part.find('=') == absl::string_view::npos &&
+                          out.kind != WindowSpec::Kind::kSliding && absl::ParseDuration(part, &d)) {
+      // Shorthand: a bare duration is the kind's duration ("tumbling:1s" is "time=1s",
+      // "session:5s" is "gap=5s").
+      kv = {out.kind == WindowSpec::Kind::kTumbling ? "time" : "gap", std::string(part)};
+    }
     const std::string& key = kv.first;
     const std::string& value = kv.second;
     if (value.empty()) {
-      return SpecError(spec, absl::StrCat("'", std::string(part), "' is not key=value"));
+      return SpecError(
+          spec, absl::StrCat("'", std::string(part), "' is not key=value",
+                             out.kind == WindowSpec::Kind::kSliding ? "" : " or a duration"));
     }
     auto once = [&](bool& seen) -> absl::Status {
       if (seen) {
@@ -144,11 +152,26 @@ std::string FormatWindowSpec(const WindowSpec& spec) {
   return "";
 }
 
+absl::Status CheckWindowSpecForEventTime(const WindowSpec& spec) {
+  if (spec.kind == WindowSpec::Kind::kTumbling && spec.count > 0 &&
+      spec.time > absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "window spec '", FormatWindowSpec(spec),
+        "' closes on count or time, whichever comes first, which only works on arrival time: "
+        "event-time tumbling windows are aligned by time alone. Use time=",
+        absl::FormatDuration(spec.time), " on event time, count=", spec.count,
+        " for windows in arrival order, or --event-time arrival"));
+  }
+  return absl::OkStatus();
+}
+
 std::string WindowSpecHelp() {
-  return "  tumbling  count=N | time=D | count=N,time=D   (optional prefix tumbling:)\n"
+  return "  tumbling  count=N | time=D | count=N,time=D   (optional prefix tumbling:;\n"
+         "            tumbling:D is time=D)\n"
          "  sliding   sliding:size=D,slide=D              (slide <= size, size/slide <= 1000)\n"
-         "  session   session:gap=D[,count=N]\n"
-         "  D is a duration such as 500ms, 1s, 2m; N a positive integer";
+         "  session   session:gap=D[,count=N]             (session:D is gap=D)\n"
+         "  D is a duration such as 500ms, 1s, 2m; N a positive integer. On event time, tumbling\n"
+         "  windows are time=D (aligned) or count=N (arrival order), not both";
 }
 
 }  // namespace runnel

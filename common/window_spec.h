@@ -5,13 +5,15 @@
 //
 // Kinds (spec strings accepted by ParseWindowSpec):
 //   tumbling   "count=1000", "time=1s", "count=1000,time=1s" (whichever comes first), optional
-//              "tumbling:" prefix. On arrival time a window opens with its first record and
-//              closes when it holds `count` records or `time` has passed since it opened. On
-//              event time (--event-time) windows are aligned: [k*time, (k+1)*time).
+//              "tumbling:" prefix; a bare duration is shorthand for time ("tumbling:1s", "1s"). On
+//              arrival time a window opens with its first record and closes when it holds `count`
+//              records or `time` has passed since it opened. On event time (--event-time) windows
+//              are aligned: [k*time, (k+1)*time).
 //   sliding    "sliding:size=10s,slide=2s": windows [k*slide, k*slide+size); a record belongs
 //              to every window covering its time (size/slide of them).
 //   session    "session:gap=5s" or "session:gap=5s,count=1000": a window stays open while records
 //              keep coming less than `gap` apart (and, optionally, until it holds `count`).
+//              "session:5s" is shorthand for "session:gap=5s".
 // Default (kDefaultWindowSpec): "count=1000,time=1s".
 
 #include <cstdint>
@@ -38,6 +40,11 @@ struct WindowSpec {
 absl::StatusOr<WindowSpec> ParseWindowSpec(const std::string& spec);
 // The canonical spec string of `spec` (round-trips through ParseWindowSpec).
 std::string FormatWindowSpec(const WindowSpec& spec);
+
+// Whether `spec` can window on event time (--event-time other than arrival). Count-only
+// tumbling windows can (they stay in arrival order); "count=N,time=D" cannot, as event-time
+// tumbling windows are aligned by time alone. INVALID_ARGUMENT naming the spec and the fix.
+absl::Status CheckWindowSpecForEventTime(const WindowSpec& spec);
 
 // The grammar, for --help texts (several lines, no trailing newline).
 std::string WindowSpecHelp();

@@ -13,10 +13,16 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/media_type.h"
+#include "common/record_selector.h"
+#include "common/window_spec.h"
 #include "sidecar/http_function.h"
 
 namespace runnel::sidecar {
 namespace {
+
+// Without --window on event time: aligned one-second tumbling windows (kDefaultWindowSpec closes
+// on count or time, which event-time windows cannot).
+constexpr char kDefaultEventTimeWindowSpec[] = "time=1s";
 
 absl::Status Bad(const std::string& what) { return absl::InvalidArgumentError(what); }
 
@@ -164,7 +170,8 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
       "--http-port", "--http-host", "--log-level", "--max-attempts", "--invoke-timeout",
       "--half-close-idle", "--max-window-records", "--max-open-windows", "--max-concurrent-invocations", "--shutdown-grace",
       "--publish-batch", "--publish-batch-bytes", "--publish-inflight", "--max-pending-outputs",
-      "--max-window-outputs"};
+      "--max-window-outputs", "--key-by", "--event-time", "--max-out-of-orderness",
+      "--allowed-lateness", "--idle-timeout", "--late"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -312,12 +319,87 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
         " output(s); call a function with several over riff-rpc (--function)"));
   }
 
+  if (auto s = setting("--key-by", "RUNNEL_KEY_BY")) {
+    auto key_by = KeySelector::Parse(s->second);
+    if (!key_by.ok()) return Bad(absl::StrCat(s->first, ": ", key_by.status().message()));
+    o.key_by = *std::move(key_by);
+  }
+  auto event_time = setting("--event-time", "RUNNEL_EVENT_TIME");
+  if (event_time) {
+    auto selector = TimeSelector::Parse(event_time->second);
+    if (!selector.ok()) {
+      return Bad(absl::StrCat(event_time->first, ": ", selector.status().message()));
+    }
+    o.event_time = *std::move(selector);
+  }
+
   auto window = setting("--window", "RUNNEL_WINDOW");
-  auto spec = ParseWindowSpec(window ? window->second : kDefaultWindowSpec);
+  // The default closes on count or time, which event time cannot do (aligned windows).
+  const char* default_window =
+      o.event_time.arrival() ? kDefaultWindowSpec : kDefaultEventTimeWindowSpec;
+  auto spec = ParseWindowSpec(window ? window->second : default_window);
   if (!spec.ok()) {
     return Bad(absl::StrCat(window ? window->first : "--window", ": ", spec.status().message()));
   }
+  if (!o.event_time.arrival()) {
+    if (absl::Status st = CheckWindowSpecForEventTime(*spec); !st.ok()) {
+      return Bad(absl::StrCat(window ? window->first : "--window", " with ", event_time->first,
+                              "=", Quote(event_time->second), ": ", st.message()));
+    }
+  }
   o.window = *spec;
+
+  // Watermark settings: only event time has watermarks and late records.
+  struct WatermarkSetting {
+    const char* flag;
+    const char* env;
+    absl::Duration* target;
+  };
+  for (const WatermarkSetting& ws : {
+           WatermarkSetting{"--max-out-of-orderness", "RUNNEL_MAX_OUT_OF_ORDERNESS",
+                            &o.max_out_of_orderness},
+           WatermarkSetting{"--allowed-lateness", "RUNNEL_ALLOWED_LATENESS", &o.allowed_lateness},
+           WatermarkSetting{"--idle-timeout", "RUNNEL_IDLE_TIMEOUT", &o.idle_timeout}}) {
+    auto s = setting(ws.flag, ws.env);
+    if (!s) continue;
+    if (o.event_time.arrival()) {
+      return Bad(absl::StrCat(s->first, "=", Quote(s->second), " applies to event time only, "
+                              "but windows are on arrival time; add --event-time cloudevent|"
+                              "broker|/POINTER (RUNNEL_EVENT_TIME) or remove ", s->first));
+    }
+    auto d = ParseDurationSetting(s->first, s->second);
+    if (!d.ok()) return d.status();
+    *ws.target = *d;
+  }
+  if (auto s = setting("--late", "RUNNEL_LATE")) {
+    if (o.event_time.arrival()) {
+      return Bad(absl::StrCat(s->first, "=", Quote(s->second), " applies to event time only "
+                              "(records are late behind a watermark), but windows are on arrival "
+                              "time; add --event-time cloudevent|broker|/POINTER "
+                              "(RUNNEL_EVENT_TIME) or remove ", s->first));
+    }
+    absl::string_view rest(s->second);
+    if (rest == "drop") {
+      o.late = ProcessorOptions::LateMode::kDrop;
+    } else if (rest == "refire") {
+      o.late = ProcessorOptions::LateMode::kRefire;
+    } else if (absl::ConsumePrefix(&rest, "side-output:") || rest == "side-output") {
+      if (rest.empty() || rest == "side-output") {
+        return Bad(absl::StrCat(s->first, "=", Quote(s->second),
+                                ": side-output needs the stream late records go to: "
+                                "side-output:HOST:PORT/STREAM"));
+      }
+      auto b = ParseStreamBinding(std::string(rest), /*allow_offset=*/false);
+      if (!b.ok()) {
+        return Bad(absl::StrCat(s->first, "=", Quote(s->second), ": ", b.status().message()));
+      }
+      o.late = ProcessorOptions::LateMode::kSideOutput;
+      o.late_output = *std::move(b);
+    } else {
+      return Bad(absl::StrCat(s->first, "=", Quote(s->second),
+                              ": expected drop, refire or side-output:HOST:PORT/STREAM"));
+    }
+  }
 
   if (auto s = setting("--dead-letter", "RUNNEL_DEAD_LETTER")) {
     auto b = ParseStreamBinding(s->second, /*allow_offset=*/false);
@@ -396,7 +478,7 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
 }
 
 std::string ProcessorUsage() {
-  return R"(runnel-processor: windows a processor's input streams, invokes its function over riff-rpc once
+  return absl::StrCat(R"(runnel-processor: windows a processor's input streams, invokes its function over riff-rpc once
 per window (or over plain HTTP once per record), publishes the outputs and acknowledges inputs
 once their results are durable.
 
@@ -419,14 +501,15 @@ Flags (environment in brackets):
   --function-max-inflight N  [RUNNEL_FUNCTION_MAX_INFLIGHT] HTTP requests in flight (and
                              keep-alive connections); default 64
   --function-request-timeout D   [RUNNEL_FUNCTION_REQUEST_TIMEOUT] per HTTP request; default 30s
-  --window SPEC              [RUNNEL_WINDOW] default count=1000,time=1s. Also time=5s, count=1,
-                             sliding:size=10s,slide=2s, session:gap=5s[,count=N]
+  --window SPEC              [RUNNEL_WINDOW] default count=1000,time=1s (time=1s with
+                             --event-time); the grammar is below
   --dead-letter HOST:PORT/STREAM   [RUNNEL_DEAD_LETTER] where a window's records go after
                              --max-attempts failed invocations (without it: retried forever)
   --max-attempts N           [RUNNEL_MAX_ATTEMPTS] default 5
   --invoke-timeout D         [RUNNEL_INVOKE_TIMEOUT] deadline per invocation; default none
   --half-close-idle D        [RUNNEL_HALF_CLOSE_IDLE] keep an invocation's input open until
-                             outputs paused this long (riff Node invoker); default 0
+                             outputs paused this long (riff Node invoker); default: 0 for
+                             functions that say they answer after a half-close, else 500ms
   --max-window-records N     default 10000;   --max-open-windows N   default 4 per partition
   --max-concurrent-invocations N   default 1 per partition (order at the function)
   --publish-batch N          default 500;     --publish-inflight N   default 8
@@ -441,7 +524,27 @@ Flags (environment in brackets):
   --http-port PORT           [RUNNEL_PROCESSOR_HTTP_PORT] /metrics, /healthz; default 8090
   --http-host ADDRESS        [RUNNEL_PROCESSOR_HTTP_HOST] default 0.0.0.0
   --log-level LEVEL          [RUNNEL_LOG_LEVEL] debug|info|warning|error
-)";
+Keys and event time:
+  --key-by SPEC              [RUNNEL_KEY_BY] re-key every record before windowing (windows are
+                             per key): /json/pointer or .json.path into the payload, or
+                             ce:ATTRIBUTE (ce:subject, ce:NAME for an extension); default: the
+                             key each record was published with
+  --event-time SOURCE        [RUNNEL_EVENT_TIME] arrival (default: processing time), cloudevent
+                             (the CloudEvent time), broker (the store's timestamp), or
+                             /json/pointer into the payload (RFC 3339 or Unix milliseconds)
+  The rest apply to event time only:
+  --max-out-of-orderness D   [RUNNEL_MAX_OUT_OF_ORDERNESS] a partition's watermark is its
+                             highest event time minus D; default 0
+  --allowed-lateness D       [RUNNEL_ALLOWED_LATENESS] a window fires once the watermark passes
+                             its end plus D; default 0
+  --idle-timeout D           [RUNNEL_IDLE_TIMEOUT] a partition silent this long stops holding
+                             the watermark back; 0 = never; default 10s
+  --late MODE                [RUNNEL_LATE] records behind the watermark beyond the lateness:
+                             drop (default; counted), refire (the window is invoked again, its
+                             outputs marked runnelupdate=true) or side-output:HOST:PORT/STREAM
+Window specs (--window):
+)",
+                      WindowSpecHelp(), "\n");
 }
 
 absl::Status CheckDeadLetterContentType(const std::string& dead_letter_stream,

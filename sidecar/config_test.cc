@@ -232,11 +232,136 @@ TEST(ProcessorConfig, HttpFunctionSettingErrors) {
               HasSubstr("--function-max-inflight='0'"));
 }
 
+TEST(ProcessorConfig, KeysAndEventTimeFromFlags) {
+  auto r = Parse({"--name", "rides", "--input", "h:1/in", "--key-by", ".licenseId",
+                  "--event-time", "/ts", "--window", "tumbling:1m", "--max-out-of-orderness",
+                  "5s", "--allowed-lateness", "1m", "--idle-timeout", "0", "--late",
+                  "side-output:10.0.0.1:6565/late-rides"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ProcessorOptions& o = r->options;
+  EXPECT_EQ(o.key_by.spec(), "/licenseId");
+  EXPECT_EQ(o.event_time.kind(), TimeSelector::Kind::kPointer);
+  EXPECT_EQ(FormatWindowSpec(o.window), "time=1m");
+  EXPECT_EQ(o.max_out_of_orderness, absl::Seconds(5));
+  EXPECT_EQ(o.allowed_lateness, absl::Minutes(1));
+  EXPECT_EQ(o.idle_timeout, absl::ZeroDuration());  // Never.
+  EXPECT_EQ(o.late, ProcessorOptions::LateMode::kSideOutput);
+  ASSERT_TRUE(o.late_output.has_value());
+  EXPECT_EQ(o.late_output->gateway, "10.0.0.1:6565");
+  EXPECT_EQ(o.late_output->stream, "late-rides");
+}
+
+TEST(ProcessorConfig, KeysAndEventTimeFromTheEnvironment) {
+  auto r = Parse({"--name", "p", "--input", "h:1/in"},
+                 {{"RUNNEL_KEY_BY", "ce:subject"},
+                  {"RUNNEL_EVENT_TIME", "cloudevent"},
+                  {"RUNNEL_WINDOW", "session:5s"},
+                  {"RUNNEL_MAX_OUT_OF_ORDERNESS", "250ms"},
+                  {"RUNNEL_ALLOWED_LATENESS", "2s"},
+                  {"RUNNEL_IDLE_TIMEOUT", "30s"},
+                  {"RUNNEL_LATE", "refire"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ProcessorOptions& o = r->options;
+  EXPECT_EQ(o.key_by.spec(), "ce:subject");
+  EXPECT_EQ(o.event_time.kind(), TimeSelector::Kind::kCloudEvent);
+  EXPECT_EQ(FormatWindowSpec(o.window), "session:gap=5s");
+  EXPECT_EQ(o.max_out_of_orderness, absl::Milliseconds(250));
+  EXPECT_EQ(o.allowed_lateness, absl::Seconds(2));
+  EXPECT_EQ(o.idle_timeout, absl::Seconds(30));
+  EXPECT_EQ(o.late, ProcessorOptions::LateMode::kRefire);
+  EXPECT_FALSE(o.late_output.has_value());
+  // Flags win over the environment.
+  r = Parse({"--name", "p", "--input", "h:1/in", "--late", "drop", "--event-time", "broker"},
+            {{"RUNNEL_EVENT_TIME", "cloudevent"}, {"RUNNEL_LATE", "refire"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.event_time.kind(), TimeSelector::Kind::kBroker);
+  EXPECT_EQ(r->options.late, ProcessorOptions::LateMode::kDrop);
+}
+
+TEST(ProcessorConfig, ArrivalTimeIsTheDefaultAndKeepsItsWindow) {
+  auto r = Parse({"--name", "p", "--input", "h:1/in", "--key-by", "/user"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->options.event_time.arrival());
+  EXPECT_EQ(FormatWindowSpec(r->options.window), kDefaultWindowSpec);
+  EXPECT_EQ(r->options.idle_timeout, absl::Seconds(10));
+  EXPECT_EQ(r->options.late, ProcessorOptions::LateMode::kDrop);
+  r = Parse({"--name", "p", "--input", "h:1/in", "--event-time", "arrival"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->options.event_time.arrival());
+}
+
+TEST(ProcessorConfig, EventTimeWindowsAreAlignedByTimeAlone) {
+  // Without --window, event time gets aligned one-second windows, not the count-or-time default.
+  auto r = Parse({"--name", "p", "--input", "h:1/in", "--event-time", "cloudevent"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(FormatWindowSpec(r->options.window), "time=1s");
+  // Count-only windows stay in arrival order: allowed.
+  r = Parse({"--name", "p", "--input", "h:1/in", "--event-time", "cloudevent", "--window",
+             "count=10"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.window.count, 10);
+  // Count and time together: refused, naming both settings and the fix.
+  std::string e = Error(Parse({"--name", "p", "--input", "h:1/in", "--window", "count=10,time=2s"},
+                              {{"RUNNEL_EVENT_TIME", "broker"}}));
+  EXPECT_THAT(e, HasSubstr("--window with RUNNEL_EVENT_TIME='broker'"));
+  EXPECT_THAT(e, HasSubstr("aligned by time alone"));
+  EXPECT_THAT(e, HasSubstr("Use time=2s"));
+}
+
+TEST(ProcessorConfig, KeyAndTimeSettingErrorsNameTheSettingAndTheFix) {
+  struct Case {
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;
+    const char* message;
+  } cases[] = {
+      {{"--key-by", "licenseId"}, {}, "--key-by: "},
+      {{}, {{"RUNNEL_KEY_BY", "licenseId"}}, "RUNNEL_KEY_BY: "},
+      {{"--event-time", "yesterday"}, {}, "--event-time: "},
+      {{"--max-out-of-orderness", "5s"}, {}, "--max-out-of-orderness='5s' applies to event time "
+                                             "only, but windows are on arrival time; add "
+                                             "--event-time"},
+      {{"--allowed-lateness", "1m"}, {}, "--allowed-lateness='1m' applies to event time only"},
+      {{}, {{"RUNNEL_IDLE_TIMEOUT", "0"}}, "RUNNEL_IDLE_TIMEOUT='0' applies to event time only"},
+      {{"--late", "refire"}, {}, "--late='refire' applies to event time only"},
+      {{"--event-time", "cloudevent", "--max-out-of-orderness", "-1s"}, {},
+       "--max-out-of-orderness='-1s': expected a duration"},
+      {{"--event-time", "cloudevent", "--allowed-lateness", "soon"}, {},
+       "--allowed-lateness='soon': expected a duration"},
+      {{"--event-time", "cloudevent", "--idle-timeout", "10"}, {},
+       "--idle-timeout='10': expected a duration"},
+      {{"--event-time", "cloudevent", "--late", "keep"}, {},
+       "--late='keep': expected drop, refire or side-output:HOST:PORT/STREAM"},
+      {{"--event-time", "cloudevent", "--late", "side-output"}, {},
+       "side-output needs the stream late records go to"},
+      {{"--event-time", "cloudevent", "--late", "side-output:"}, {},
+       "side-output needs the stream late records go to"},
+      {{"--event-time", "cloudevent"}, {{"RUNNEL_LATE", "side-output:late"}},
+       "RUNNEL_LATE='side-output:late': 'late': no '/stream'"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args{"--name", "p", "--input", "h:1/in"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    EXPECT_THAT(Error(Parse(args, c.env)), HasSubstr(c.message));
+  }
+}
+
 TEST(ProcessorConfig, HelpShortCircuits) {
   auto r = Parse({"--help"});
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->help);
   EXPECT_THAT(ProcessorUsage(), HasSubstr("--window"));
+}
+
+TEST(ProcessorConfig, UsageGivesTheNewSettingsAndTheWindowGrammar) {
+  const std::string usage = ProcessorUsage();
+  for (const char* flag :
+       {"--key-by SPEC", "[RUNNEL_KEY_BY]", "--event-time SOURCE", "[RUNNEL_EVENT_TIME]",
+        "--max-out-of-orderness D", "[RUNNEL_MAX_OUT_OF_ORDERNESS]", "--allowed-lateness D",
+        "[RUNNEL_ALLOWED_LATENESS]", "--idle-timeout D", "[RUNNEL_IDLE_TIMEOUT]", "--late MODE",
+        "[RUNNEL_LATE]", "side-output:HOST:PORT/STREAM"}) {
+    EXPECT_THAT(usage, HasSubstr(flag));
+  }
+  EXPECT_THAT(usage, HasSubstr(WindowSpecHelp()));
 }
 
 TEST(CheckDeadLetterContentType, AnyTypeTakesEveryInput) {

@@ -9,67 +9,13 @@ namespace runnel::sidecar {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
+// The grammar's own tests are common/window_spec_test.cc.
 WindowSpec Spec(const std::string& s) {
   auto spec = ParseWindowSpec(s);
   EXPECT_TRUE(spec.ok()) << spec.status();
   return *spec;
-}
-
-TEST(WindowSpecParser, AcceptsEveryKind) {
-  WindowSpec both = Spec("count=1000,time=1s");
-  EXPECT_EQ(both.kind, WindowSpec::Kind::kTumbling);
-  EXPECT_EQ(both.count, 1000);
-  EXPECT_EQ(both.time, absl::Seconds(1));
-  EXPECT_EQ(Spec("tumbling:time=250ms").time, absl::Milliseconds(250));
-  WindowSpec sliding = Spec("sliding:size=10s,slide=2s");
-  EXPECT_EQ(sliding.kind, WindowSpec::Kind::kSliding);
-  EXPECT_EQ(sliding.size, absl::Seconds(10));
-  EXPECT_EQ(sliding.slide, absl::Seconds(2));
-  WindowSpec session = Spec("session:gap=5s,count=10");
-  EXPECT_EQ(session.kind, WindowSpec::Kind::kSession);
-  EXPECT_EQ(session.gap, absl::Seconds(5));
-  EXPECT_EQ(session.count, 10);
-  EXPECT_TRUE(ParseWindowSpec(kDefaultWindowSpec).ok());
-}
-
-TEST(WindowSpecParser, FormatRoundTrips) {
-  for (const char* s : {"count=1000,time=1s", "count=1", "time=500ms", "sliding:size=10s,slide=2s",
-                        "session:gap=5s", "session:gap=1m,count=3"}) {
-    EXPECT_EQ(FormatWindowSpec(Spec(FormatWindowSpec(Spec(s)))), FormatWindowSpec(Spec(s))) << s;
-  }
-  EXPECT_EQ(FormatWindowSpec(Spec("count=1000,time=1s")), "count=1000,time=1s");
-}
-
-TEST(WindowSpecParser, RejectsBadSpecsNamingThePartAndTheSpec) {
-  struct Case {
-    const char* spec;
-    const char* message;
-  } cases[] = {
-      {"", "empty"},
-      {"count=0", "count='0' is not a positive integer"},
-      {"count=abc", "count='abc'"},
-      {"time=fast", "time='fast' is not a positive duration"},
-      {"time=-1s", "time='-1s'"},
-      {"count=5,count=6", "'count' given twice"},
-      {"size=1s", "unknown key 'size'"},
-      {"sliding:size=1s", "needs size=D and slide=D"},
-      {"sliding:size=1s,slide=2s", "slide must not be larger than size"},
-      {"sliding:size=10s,slide=1ms", "at most 1000"},
-      {"session:count=5", "needs gap=D"},
-      {"count", "'count' is not key=value"},
-      {"hopping:size=1s", "unknown key 'hopping:size'"},
-  };
-  for (const Case& c : cases) {
-    auto spec = ParseWindowSpec(c.spec);
-    ASSERT_FALSE(spec.ok()) << c.spec;
-    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(spec.status().message()), HasSubstr(c.message)) << c.spec;
-    EXPECT_THAT(std::string(spec.status().message()),
-                HasSubstr(absl::StrCat("'", c.spec, "'")));
-  }
 }
 
 TEST(Windower, TumblingByCountClosesOnTheNthRecord) {

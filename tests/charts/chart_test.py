@@ -177,6 +177,35 @@ class Chart(unittest.TestCase):
         self.assertRegex(env(container(d, "processor"))["RUNNEL_DEAD_LETTER"],
                          r"^[a-z0-9-]+-gateway:\d+/squares-dlq$")
 
+    def test_keys_event_time_and_retries_are_sidecar_args(self):
+        sc = container(find(render([ci_values()]), "Deployment", "work-time-processor"), "processor")
+        self.assertEqual(sc["args"], [
+            "--http-port", "8090", "--window", "tumbling:1m", "--key-by", ".licenseId",
+            "--event-time", "/dropoffTime", "--max-out-of-orderness", "5s", "--allowed-lateness", "1m",
+            "--idle-timeout", "0", "--late", "side-output:main-gateway:6565/late-rides",
+            "--max-attempts", "3", "--invoke-timeout", "30s"])
+        # maxAttempts 0 (retry forever) is a value, not "unset".
+        d = find(render([ci_values()], ["processors[0].maxAttempts=0", "processors[0].late=refire",
+                                        "processors[0].eventTime=cloudevent"]),
+                 "Deployment", "square-processor")
+        self.assertEqual(container(d, "processor")["args"][4:], [
+            "--event-time", "cloudevent", "--late", "refire", "--max-attempts", "0"])
+
+    def test_late_and_watermark_mistakes_fail_the_render(self):
+        base = ["processors[0].name=p", "processors[0].image=x:1", "processors[0].inputs[0].stream=s"]
+        for sets, message in [
+            (["processors[0].eventTime=broker", "processors[0].late=keep"], "is not drop, refire or side-output:STREAM"),
+            (["processors[0].eventTime=broker", "processors[0].late=side-output:"], "is not drop, refire"),
+            (["processors[0].allowedLateness=1m"], "apply to event time only"),
+            (["processors[0].eventTime=arrival", "processors[0].idleTimeout=0"], "apply to event time only"),
+        ]:
+            cmd = [helm(), "template", "rel", ARGS.chart]
+            for x in base + sets:
+                cmd += ["--set", x]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(p.returncode, 0, sets)
+            self.assertIn(message, p.stderr)
+
     def test_http_function_served_by_its_image(self):
         d = find(render([ci_values()]), "Deployment", "shout-processor")
         fn = container(d, "function")
@@ -257,6 +286,15 @@ class Chart(unittest.TestCase):
                        "Deployment", f"{name}-processor")["spec"]["template"]["spec"]
             want = find(chart, "Deployment", f"{name}-processor")["spec"]["template"]["spec"]
             self.assertEqual(normalise(got), normalise(want), name)
+        got = find(self.cli("processor", "create", "work-time", "--image", "example/work-time:1",
+                            "--input", "rides@earliest", "--output", "work-time", "--window", "tumbling:1m",
+                            "--key-by", ".licenseId", "--event-time", "/dropoffTime",
+                            "--max-out-of-orderness", "5s", "--allowed-lateness", "1m", "--idle-timeout", "0",
+                            "--late", "side-output:late-rides", "--max-attempts", "3",
+                            "--invoke-timeout", "30s", "--gateway", "main"),
+                   "Deployment", "work-time-processor")["spec"]["template"]["spec"]
+        want = find(chart, "Deployment", "work-time-processor")["spec"]["template"]["spec"]
+        self.assertEqual(normalise(got), normalise(want))
 
 
 if __name__ == "__main__":
