@@ -99,6 +99,19 @@ void Lane::Run(std::stop_token stop) {
   if (!Restore(stop)) {
     return;
   }
+  {
+    // Event time: every partition this lane reads holds the watermark back until it delivers
+    // (or goes idle), whichever reader happens to deliver first. --key-by: one lane reads them
+    // all; else lane p reads partition p of every input that has one.
+    std::vector<PartitionKey> expected;
+    for (size_t i = 0; i < ctx_.input_partitions.size(); ++i) {
+      for (int p = 0; p < ctx_.input_partitions[i]; ++p) {
+        if (ctx_.options.key_by.empty() && static_cast<uint32_t>(p) != index_) continue;
+        expected.push_back({.input = static_cast<int>(i), .partition = static_cast<uint32_t>(p)});
+      }
+    }
+    core_.Expect(expected, ctx_.clock->Now());
+  }
   bool drain_started = false;
   while (true) {
     std::vector<Event> events;

@@ -1039,6 +1039,13 @@ void LaneCore::Restore(const Checkpoint& checkpoint) {
   watermark_at_ = std::max(watermark_at_, checkpoint.complete_through);
 }
 
+void LaneCore::Expect(const std::vector<PartitionKey>& partitions, absl::Time now) {
+  if (!event_time_) {
+    return;
+  }
+  for (const PartitionKey& p : partitions) watermark_.Expect(p, now);
+}
+
 absl::Time LaneCore::CompleteThrough() const {
   const absl::Duration just_before = absl::Nanoseconds(1);
   absl::Time through = watermark_at_;

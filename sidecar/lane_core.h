@@ -150,6 +150,10 @@ class LaneCore {
 
   // Event time: where a previous run of this lane left off (before the first record).
   void Restore(const Checkpoint& checkpoint);
+  // Event time: the input partitions this lane reads (at start-up, before the first record).
+  // Each holds the watermark back until it delivers a record or stays silent for the idle
+  // timeout, so the first reader to deliver cannot fire windows the others have records for.
+  void Expect(const std::vector<PartitionKey>& partitions, absl::Time now);
   // A WriteCheckpoint command's checkpoint is durable (OK: its acks go out) or not (retried).
   void OnCheckpointWritten(uint64_t seq, absl::Status status, absl::Time now);
 

@@ -433,6 +433,42 @@ TEST(LaneCore, TheWatermarkWaitsForTheSlowestPartition) {
   EXPECT_THAT(Data(h.outputs), ElementsAre(R"({"t":1800000001000})", R"({"t":1800000001000})"));
 }
 
+// Readers of a lane's partitions start one by one (and after a restart they replay at different
+// speeds): a partition that has not delivered yet must hold the watermark back, or the first
+// reader's records fire windows the other partitions still have records for, which then come
+// late (found by tests/sidecar/event_time_test.cc: whole windows of the slower partition's keys
+// were missing).
+TEST(LaneCore, AnExpectedPartitionThatDeliveredNothingYetHoldsTheWatermarkBack) {
+  ProcessorOptions o = Options("time=10s");
+  o.key_by = *KeySelector::Parse("/k");
+  o.event_time = *TimeSelector::Parse("/t");
+  o.idle_timeout = absl::Seconds(5);
+  Harness h(o);
+  h.core().Expect({{.input = 0, .partition = 0}, {.input = 0, .partition = 1}}, h.now());
+  h.Add(0, R"({"k":"a","t":1800000001000})", "a", 0);
+  h.Add(1, R"({"k":"a","t":1800000031000})", "a", 0);
+  EXPECT_THAT(h.outputs, IsEmpty()) << "partition 1 delivered nothing yet";
+  h.Add(0, R"({"k":"b","t":1800000002000})", "b", 1);
+  h.Add(1, R"({"k":"b","t":1800000032000})", "b", 1);
+  EXPECT_THAT(Data(h.outputs),
+              ElementsAre(R"({"k":"a","t":1800000001000})", R"({"k":"b","t":1800000002000})"));
+  EXPECT_EQ(h.Metric("runnel_processor_late_records_total"), "0");
+}
+
+TEST(LaneCore, AnExpectedPartitionThatNeverDeliversStopsHoldingTheWatermarkWhenIdle) {
+  ProcessorOptions o = Options("time=10s");
+  o.event_time = *TimeSelector::Parse("/t");
+  o.idle_timeout = absl::Seconds(5);
+  Harness h(o);
+  h.core().Expect({{.input = 0, .partition = 0}, {.input = 0, .partition = 1}}, h.now());
+  h.Add(0, R"({"t":1800000001000})", "", 0);
+  h.Add(1, R"({"t":1800000031000})", "", 0);
+  h.Wait(absl::Seconds(4));
+  EXPECT_THAT(h.outputs, IsEmpty());
+  h.Wait(absl::Seconds(1));
+  EXPECT_THAT(Data(h.outputs), ElementsAre(R"({"t":1800000001000})"));
+}
+
 TEST(LaneCore, ARecordWithoutTheKeyFieldIsDeadLetteredAlone) {
   ProcessorOptions o = Options("count=2");
   o.key_by = *KeySelector::Parse("/k");

@@ -309,6 +309,7 @@ void Processor::Startup(std::stop_token stop) {
     while (true) {
       int partitions = 1;
       absl::Status opened = absl::OkStatus();
+      c.input_partitions.clear();
       for (const StreamBinding& in : options_.inputs) {
         absl::StatusOr<int> n = LookUpPartitionCount(c.Channel(in.gateway), in.stream);
         if (!n.ok()) {
@@ -316,6 +317,7 @@ void Processor::Startup(std::stop_token stop) {
           break;
         }
         partitions = std::max(partitions, *n);
+        c.input_partitions.push_back(*n);
       }
       if (opened.ok()) opened = c.checkpoints->Open(partitions);
       if (opened.ok()) break;

@@ -35,6 +35,7 @@ struct ProcessorContext {
   std::unique_ptr<Publisher> dead_letter;
   std::unique_ptr<Publisher> late;  // --late side-output.
   std::unique_ptr<CheckpointStore> checkpoints;  // Event time only.
+  std::vector<int> input_partitions;  // Event time only: partitions per input, at start-up.
   LaneMetrics metrics;
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {

@@ -14,6 +14,11 @@ void Watermark::Observe(const PartitionKey& partition, absl::Time event_time, ab
   max_event_time_ = std::max(max_event_time_, event_time);
 }
 
+void Watermark::Expect(const PartitionKey& partition, absl::Time now) {
+  // max_event_time stays InfinitePast(): its mark is the lowest there is until it delivers.
+  partitions_.try_emplace(partition, Partition{.last_seen = now});
+}
+
 void Watermark::Floor(absl::Time floor) { current_ = std::max(current_, floor); }
 
 bool Watermark::Idle(const Partition& p, absl::Time now) const {

@@ -8,6 +8,9 @@
 //   When every partition is idle, event time is taken to advance with processing time from the
 //   moment the last one went quiet, so the last windows of a stream that stopped still fire,
 //   without jumping a replay of old data to the present.
+//   A partition the lane is to read (Expect()) holds the watermark back from then on, as if it
+//   were at InfinitePast(), until it delivers a record or goes idle: readers start one by one,
+//   and one partition's records must not fire windows another one still has records for.
 //   The watermark never goes back (Floor() can raise it, e.g. to a restored checkpoint).
 //
 // Before any partition delivered a record the watermark is absl::InfinitePast().
@@ -32,6 +35,9 @@ class Watermark {
 
   // A record of `partition` with `event_time` was read at processing time `now`.
   void Observe(const PartitionKey& partition, absl::Time event_time, absl::Time now);
+  // `partition` is one the lane reads, from processing time `now`: until it delivers a record or
+  // stays silent for idle_timeout, it holds the watermark back. No effect on a known partition.
+  void Expect(const PartitionKey& partition, absl::Time now);
   // Raises the watermark to at least `floor` (a restored checkpoint).
   void Floor(absl::Time floor);
   // The watermark at processing time `now` (monotonic over calls).
