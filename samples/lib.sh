@@ -46,3 +46,26 @@ run() {
   echo "\$ runnel $*"
   "$runnel_bin" "$@"
 }
+
+# sample_wait_processed PROCESSOR RECORDS SECONDS: waits until PROCESSOR has read RECORDS records
+# and has no window open (every window fired, its outputs published); prints how many outputs it
+# published. Fails after SECONDS.
+sample_wait_processed() {
+  local name=$1 want=$2 deadline=$((SECONDS + $3)) status in out open
+  while true; do
+    status=$("$runnel_bin" processor status "$name" 2>/dev/null || true)
+    in=$(awk '$1 == "in:" {print $2}' <<<"$status")
+    out=$(awk '$1 == "out:" {print $2}' <<<"$status")
+    open=$(awk '$1 == "openWindows:" {print $2}' <<<"$status")
+    if [ "${in:-0}" -ge "$want" ] && [ "${open:-1}" = 0 ]; then
+      echo "$out"
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "processor $name: not done after $3s (want $want records in, no open window):" >&2
+      echo "$status" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}

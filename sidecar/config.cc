@@ -170,8 +170,8 @@ absl::StatusOr<ProcessorCommandLine> ParseProcessorCommandLine(
       "--http-port", "--http-host", "--log-level", "--max-attempts", "--invoke-timeout",
       "--half-close-idle", "--max-window-records", "--max-open-windows", "--max-concurrent-invocations", "--shutdown-grace",
       "--publish-batch", "--publish-batch-bytes", "--publish-inflight", "--max-pending-outputs",
-      "--max-window-outputs", "--key-by", "--event-time", "--max-out-of-orderness",
-      "--allowed-lateness", "--idle-timeout", "--late"};
+      "--max-window-outputs", "--key-by", "--event-time", "--max-out-of-orderness", "--allowed-lateness", "--idle-timeout",
+      "--late"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
     if (arg == "--help" || arg == "-h") {

@@ -22,6 +22,12 @@ struct FunctionTraits {
   // as soon as a window's input ends. The C++ SDK announces it (riff-rpc: response initial
   // metadata "runnel-half-close: answers"); riff's invokers do not, and get the linger.
   bool answers_after_half_close = false;
+  // A request-reply function: it answers every input frame with exactly one output, or refuses
+  // it (on_reject), in the order of the frames (the C++ SDK's request-reply functions announce it
+  // with "runnel-answers: in-order"; HTTP functions are so by construction). The processor then
+  // publishes each answer as it comes instead of when the call completes, and a call that fails
+  // is retried with the frames not yet answered.
+  bool answers_in_order = false;
 };
 
 // Events of one call. All run on a transport thread (a gRPC reaction, the HTTP I/O thread), must

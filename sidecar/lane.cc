@@ -68,6 +68,18 @@ bool Lane::Restore(std::stop_token stop) {
   if (ctx_.checkpoints == nullptr) {
     return true;
   }
+  // The partitions this lane reads: all of them with --key-by (one replica; with several, the
+  // ones another replica reads stop being waited for after --idle-timeout), else partition
+  // index_ of each input that has it.
+  size_t expected = 0;
+  for (int n : ctx_.input_partitions) {
+    if (!ctx_.options.key_by.empty()) {
+      expected += static_cast<size_t>(n);
+    } else if (static_cast<int64_t>(index_) < n) {
+      ++expected;
+    }
+  }
+  core_.ExpectPartitions(expected, ctx_.clock->Now());
   Backoff backoff(ctx_.options.connect_retry);
   while (true) {
     absl::StatusOr<std::optional<Checkpoint>> loaded = ctx_.checkpoints->Load(index_);
@@ -98,19 +110,6 @@ void Lane::Run(std::stop_token stop) {
   });
   if (!Restore(stop)) {
     return;
-  }
-  {
-    // Event time: every partition this lane reads holds the watermark back until it delivers
-    // (or goes idle), whichever reader happens to deliver first. --key-by: one lane reads them
-    // all; else lane p reads partition p of every input that has one.
-    std::vector<PartitionKey> expected;
-    for (size_t i = 0; i < ctx_.input_partitions.size(); ++i) {
-      for (int p = 0; p < ctx_.input_partitions[i]; ++p) {
-        if (ctx_.options.key_by.empty() && static_cast<uint32_t>(p) != index_) continue;
-        expected.push_back({.input = static_cast<int>(i), .partition = static_cast<uint32_t>(p)});
-      }
-    }
-    core_.Expect(expected, ctx_.clock->Now());
   }
   bool drain_started = false;
   while (true) {

@@ -54,6 +54,13 @@ struct LaneCore::Window {
   absl::Time call_started;
   size_t outputs = 0;              // Outputs and refusals of the current attempt.
   std::vector<streaming::OutputFrame> held;
+  // The call answers in order (FunctionTraits::answers_in_order): held[i] answers
+  // sent[held_answers[i]], frames are answered up to `cursor`, and `answered` are the records
+  // whose answers were published (never sent again).
+  bool answers_in_order = false;
+  std::vector<size_t> held_answers;
+  size_t cursor = 0;
+  std::vector<uint64_t> answered;
   std::optional<Isolation> isolation;
   absl::Status last_error;
   bool done = false;               // The function's part is over; outputs (if any) are held.
@@ -482,13 +489,16 @@ void LaneCore::StartAttempt(Window& w, std::vector<uint64_t> records, absl::Time
   w.waiting_retry = false;
   w.half_closed = false;
   w.answers_after_half_close = false;
+  w.answers_in_order = false;
   DropHeld(w);
   w.outputs = 0;
+  w.cursor = 0;
   w.call_started = now;
   w.linger_since = now;
-  if (!w.excluded.empty()) {
+  if (!w.excluded.empty() || !w.answered.empty()) {
     std::erase_if(records, [&w](uint64_t slot) {
-      return std::find(w.excluded.begin(), w.excluded.end(), slot) != w.excluded.end();
+      return std::find(w.excluded.begin(), w.excluded.end(), slot) != w.excluded.end() ||
+             std::find(w.answered.begin(), w.answered.end(), slot) != w.answered.end();
     });
   }
   w.sent = std::move(records);
@@ -506,15 +516,15 @@ void LaneCore::StartAttempt(Window& w, std::vector<uint64_t> records, absl::Time
                                         : absl::InfiniteFuture(),
                         .route = w.route};
   start.frames.reserve(w.sent.size());
+  FrameContext context;
+  if (w.bounds) {
+    context.window_start = FormatRfc3339Millis(w.bounds->start);
+    context.window_end = FormatRfc3339Millis(w.bounds->end);
+  }
+  context.update = w.kind == kRefire;
   for (uint64_t id : w.sent) {
     const Slot& s = slots_.at(id);
-    FrameContext context;
     if (event_time_) context.event_time = s.event_time;
-    if (w.bounds) {
-      context.window_start = w.bounds->start;
-      context.window_end = w.bounds->end;
-    }
-    context.update = w.kind == kRefire;
     start.frames.push_back(ToFrame(s.record, s.key, context));
   }
   commands_.push_back(std::move(start));
@@ -549,6 +559,7 @@ LaneCore::Window* LaneCore::Find(CallId call) {
 void LaneCore::OnTraits(CallId call, FunctionTraits traits, absl::Time now) {
   if (Window* w = Find(call)) {
     w->answers_after_half_close = traits.answers_after_half_close;
+    w->answers_in_order = traits.answers_in_order && w->outputs == 0;
     MaybeHalfClose(*w, now);
   }
   FlushStaged();
@@ -574,8 +585,23 @@ void LaneCore::OnOutput(CallId call, streaming::OutputFrame frame, absl::Time no
     FlushStaged();
     return;
   }
+  if (w->answers_in_order) {
+    if (w->cursor >= w->sent.size()) {
+      FailAttempt(*w,
+                  absl::InvalidArgumentError(
+                      "the function answered more frames than it was given, though it said it "
+                      "answers each frame once"),
+                  now);
+      FlushStaged();
+      return;
+    }
+    w->held_answers.push_back(w->cursor++);
+  }
   w->held.push_back(std::move(frame));
   if (budget_ != nullptr) budget_->Hold(1);
+  if (w->answers_in_order && Oldest(*w)) {
+    StreamAnswers(*w, now);
+  }
   if (w->held.size() > static_cast<size_t>(options_.max_window_outputs)) {
     FailAttempt(*w,
                 absl::ResourceExhaustedError(absl::StrCat(
@@ -603,6 +629,7 @@ void LaneCore::OnReject(CallId call, size_t index, absl::Status status,
     return;
   }
   ++w->outputs;  // Its answer, for the half-close rule.
+  if (w->answers_in_order) w->cursor = std::max(w->cursor, index + 1);
   const uint64_t slot = w->sent[index];
   w->excluded.push_back(slot);
   RUNNEL_LOG(WARNING) << "the function refused a record; dead-lettering it"
@@ -638,18 +665,23 @@ void LaneCore::OnCallDone(CallId call, absl::Status status, absl::Time now) {
   FlushStaged();
 }
 
+void LaneCore::EndInput(Window& w) {
+  if (w.input_closed) {
+    return;
+  }
+  if (w.arrival_id) {
+    auto wd = windowers_.find(w.key);
+    if (wd != windowers_.end()) wd->second.Close(*w.arrival_id);
+    arrival_windows_.erase({w.key, *w.arrival_id});
+    w.arrival_id.reset();
+  }
+  w.input_closed = true;
+}
+
 void LaneCore::Succeed(Window& w, absl::Time now) {
   w.done = true;
-  if (!w.input_closed) {
-    // The function completed before the window closed: later records start a new window.
-    if (w.arrival_id) {
-      auto wd = windowers_.find(w.key);
-      if (wd != windowers_.end()) wd->second.Close(*w.arrival_id);
-      arrival_windows_.erase({w.key, *w.arrival_id});
-      w.arrival_id.reset();
-    }
-    w.input_closed = true;
-  }
+  // The function completed before the window closed: later records start a new window.
+  EndInput(w);
   ReleaseInOrder(now);
 }
 
@@ -714,15 +746,7 @@ void LaneCore::FailAttempt(Window& w, absl::Status status, absl::Time now) {
     return;
   }
   // Retries ran out: find the records that fail the window.
-  if (!w.input_closed) {
-    if (w.arrival_id) {
-      auto wd = windowers_.find(w.key);
-      if (wd != windowers_.end()) wd->second.Close(*w.arrival_id);
-      arrival_windows_.erase({w.key, *w.arrival_id});
-      w.arrival_id.reset();
-    }
-    w.input_closed = true;
-  }
+  EndInput(w);
   std::vector<uint64_t> remaining;
   for (uint64_t slot : w.records) {
     if (std::find(w.excluded.begin(), w.excluded.end(), slot) == w.excluded.end()) {
@@ -785,6 +809,7 @@ void LaneCore::ReleaseInOrder(absl::Time now) {
       continue;
     }
     if (!w.done) {
+      if (w.answers_in_order) StreamAnswers(w, now);  // Now the oldest: its answers go out.
       break;
     }
     w.released = true;
@@ -799,13 +824,16 @@ void LaneCore::ReleaseInOrder(absl::Time now) {
 void LaneCore::PublishOutputs(Window& w, absl::Time now) {
   std::vector<streaming::OutputFrame> held;
   held.swap(w.held);
+  std::vector<size_t> answers;
+  answers.swap(w.held_answers);
   if (budget_ != nullptr && !held.empty()) budget_->Unhold(held.size());
   if (held.empty()) {
     return;
   }
   // Keys: the function's own; else the window's (keyed); else, when there is one output per
   // input (request-reply), its input's; else the key every input shares.
-  const bool one_per_input = held.size() == w.sent.size();
+  const bool in_order = answers.size() == held.size();
+  const bool one_per_input = in_order || held.size() == w.sent.size();
   std::optional<std::string> shared;
   if (!keyed_ && !one_per_input && !w.sent.empty()) {
     shared = slots_.at(w.sent.front()).key;
@@ -818,7 +846,8 @@ void LaneCore::PublishOutputs(Window& w, absl::Time now) {
   }
   for (size_t i = 0; i < held.size(); ++i) {
     OutputContext context{.source = options_.name, .time = now};
-    const Slot* input = one_per_input ? &slots_.at(w.sent[i]) : nullptr;
+    const Slot* input =
+        !one_per_input ? nullptr : &slots_.at(w.sent[in_order ? answers[i] : i]);
     if (keyed_) {
       context.key = w.key;
     } else if (input != nullptr) {
@@ -841,8 +870,7 @@ void LaneCore::PublishOutputs(Window& w, absl::Time now) {
     } else if (input != nullptr && event_time_) {
       context.time = input->event_time;
     } else if (input != nullptr) {
-      absl::StatusOr<absl::Time> t = ParseRfc3339(input->record.event.time());
-      if (t.ok()) context.time = *t;
+      context.time_text = input->record.event.time();  // Request-reply: the input's time.
     }
     context.update = w.kind == kRefire;
     const int index = held[i].resultindex();
@@ -875,6 +903,23 @@ void LaneCore::DropHeld(Window& w) {
     if (budget_ != nullptr) budget_->Remove(w.held.size(), /*held=*/w.held.size());
     w.held.clear();
   }
+  w.held_answers.clear();
+}
+
+bool LaneCore::Oldest(const Window& w) const {
+  for (const auto& [id, other] : windows_) {
+    if (id == w.id) return true;
+    if (!other.released) return false;
+  }
+  return false;
+}
+
+void LaneCore::StreamAnswers(Window& w, absl::Time now) {
+  if (w.held.empty() || (w.isolation && !w.isolation->final_run)) {
+    return;  // A probe's outputs are never published.
+  }
+  for (size_t i : w.held_answers) w.answered.push_back(w.sent[i]);
+  PublishOutputs(w, now);
 }
 
 void LaneCore::OnPublished(GroupId group, absl::Status status, absl::Time now) {
@@ -898,6 +943,7 @@ void LaneCore::OnPublished(GroupId group, absl::Status status, absl::Time now) {
     NoteError(status, now);
     w->second.done = false;
     w->second.released = false;
+    w->second.answered.clear();  // Resent whole: some of its answers were refused.
     FailAttempt(w->second, std::move(status), now);
   }
   StartPending(now);
@@ -1030,6 +1076,10 @@ void LaneCore::EmitAcks() {
   }
 }
 
+void LaneCore::ExpectPartitions(size_t partitions, absl::Time now) {
+  watermark_.Expect(partitions, now);
+}
+
 void LaneCore::Restore(const Checkpoint& checkpoint) {
   if (!event_time_) {
     return;
@@ -1037,13 +1087,6 @@ void LaneCore::Restore(const Checkpoint& checkpoint) {
   restored_ = checkpoint;
   watermark_.Floor(checkpoint.complete_through);
   watermark_at_ = std::max(watermark_at_, checkpoint.complete_through);
-}
-
-void LaneCore::Expect(const std::vector<PartitionKey>& partitions, absl::Time now) {
-  if (!event_time_) {
-    return;
-  }
-  for (const PartitionKey& p : partitions) watermark_.Expect(p, now);
 }
 
 absl::Time LaneCore::CompleteThrough() const {

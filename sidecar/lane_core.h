@@ -148,12 +148,10 @@ class LaneCore {
            uint64_t seed = 17);
   ~LaneCore();
 
+  // Event time: the lane reads `partitions` input partitions, from `now` on (Watermark::Expect).
+  void ExpectPartitions(size_t partitions, absl::Time now);
   // Event time: where a previous run of this lane left off (before the first record).
   void Restore(const Checkpoint& checkpoint);
-  // Event time: the input partitions this lane reads (at start-up, before the first record).
-  // Each holds the watermark back until it delivers a record or stays silent for the idle
-  // timeout, so the first reader to deliver cannot fire windows the others have records for.
-  void Expect(const std::vector<PartitionKey>& partitions, absl::Time now);
   // A WriteCheckpoint command's checkpoint is durable (OK: its acks go out) or not (retried).
   void OnCheckpointWritten(uint64_t seq, absl::Status status, absl::Time now);
 
@@ -212,9 +210,15 @@ class LaneCore {
   void DeadLetter(Window& w, uint64_t slot, const absl::Status& error,
                   std::map<std::string, std::string> detail);
   void Succeed(Window& w, absl::Time now);
+  // Closes `w` to further records (early: the function completed it, or it failed for good).
+  void EndInput(Window& w);
   // Results.
   void ReleaseInOrder(absl::Time now);
   void PublishOutputs(Window& w, absl::Time now);
+  // Whether every window before `w` released its outputs.
+  bool Oldest(const Window& w) const;
+  // Publishes the answers `w` holds (a call that answers in order, oldest, not a probe).
+  void StreamAnswers(Window& w, absl::Time now);
   void Stage(Window& w, lane::Target target, int output, liiklus::PublishRequest request);
   void FlushStaged();
   void DropHeld(Window& w);

@@ -316,8 +316,8 @@ void Processor::Startup(std::stop_token stop) {
           opened = n.status();
           break;
         }
-        partitions = std::max(partitions, *n);
         c.input_partitions.push_back(*n);
+        partitions = std::max(partitions, *n);
       }
       if (opened.ok()) opened = c.checkpoints->Open(partitions);
       if (opened.ok()) break;

@@ -35,7 +35,7 @@ struct ProcessorContext {
   std::unique_ptr<Publisher> dead_letter;
   std::unique_ptr<Publisher> late;  // --late side-output.
   std::unique_ptr<CheckpointStore> checkpoints;  // Event time only.
-  std::vector<int> input_partitions;  // Event time only: partitions per input, at start-up.
+  std::vector<int> input_partitions;  // Event time only: per input, its partition count.
   LaneMetrics metrics;
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {

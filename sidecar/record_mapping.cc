@@ -74,8 +74,8 @@ streaming::InputFrame ToFrame(const InputRecord& record, const std::string& key,
   }
   if (!key.empty()) headers[kKeyHeader] = key;
   if (context.event_time) headers[kEventTimeHeader] = FormatRfc3339Millis(*context.event_time);
-  if (context.window_start) headers[kWindowStartHeader] = FormatRfc3339Millis(*context.window_start);
-  if (context.window_end) headers[kWindowEndHeader] = FormatRfc3339Millis(*context.window_end);
+  if (!context.window_start.empty()) headers[kWindowStartHeader] = context.window_start;
+  if (!context.window_end.empty()) headers[kWindowEndHeader] = context.window_end;
   if (context.update) headers[kUpdateHeader] = "true";
   return frame;
 }
@@ -93,7 +93,8 @@ liiklus::PublishRequest ToPublish(streaming::OutputFrame frame, const OutputCont
   event.set_id(context.id.empty() ? NewEventId() : context.id);
   event.set_type("riff-event");
   event.set_source(context.source);
-  event.set_time(FormatRfc3339Millis(context.time));
+  event.set_time(context.time_text.empty() ? FormatRfc3339Millis(context.time)
+                                            : context.time_text);
   event.set_data_content_type(frame.contenttype());
   event.set_data(std::move(*frame.mutable_payload()));
   if (context.key) request.set_key(*context.key);

@@ -25,9 +25,9 @@ inline constexpr char kUpdateHeader[] = "x-runnel-update";
 
 // What the processor knows about the window a frame belongs to.
 struct FrameContext {
-  std::optional<absl::Time> event_time;   // The record's event time (event-time processors).
-  std::optional<absl::Time> window_start;  // Event-time windows.
-  std::optional<absl::Time> window_end;
+  std::optional<absl::Time> event_time;  // The record's event time (event-time processors).
+  std::string window_start;  // Event-time windows: the bounds, formatted once per window.
+  std::string window_end;
   bool update = false;  // A refire of late records.
 };
 
@@ -42,6 +42,7 @@ struct OutputContext {
   std::string source;  // CloudEvent source: the processor's name.
   std::string id;      // CloudEvent id; empty: a random one.
   absl::Time time;     // CloudEvent time.
+  std::string time_text;  // When set, the CloudEvent time as it is (an input's, unparsed).
   // The key when the function set none; nullopt leaves the record without a key.
   std::optional<std::string> key;
   std::optional<absl::Time> window_start;  // Extensions runnelwindowstart/runnelwindowend.

@@ -14,9 +14,16 @@ void Watermark::Observe(const PartitionKey& partition, absl::Time event_time, ab
   max_event_time_ = std::max(max_event_time_, event_time);
 }
 
-void Watermark::Expect(const PartitionKey& partition, absl::Time now) {
-  // max_event_time stays InfinitePast(): its mark is the lowest there is until it delivers.
-  partitions_.try_emplace(partition, Partition{.last_seen = now});
+void Watermark::Expect(size_t partitions, absl::Time since) {
+  expected_ = partitions;
+  since_ = since;
+}
+
+bool Watermark::WaitingForPartitions(absl::Time now) const {
+  if (partitions_.size() >= expected_) {
+    return false;
+  }
+  return options_.idle_timeout <= absl::ZeroDuration() || now - since_ < options_.idle_timeout;
 }
 
 void Watermark::Floor(absl::Time floor) { current_ = std::max(current_, floor); }
@@ -26,7 +33,7 @@ bool Watermark::Idle(const Partition& p, absl::Time now) const {
 }
 
 absl::Time Watermark::Current(absl::Time now) {
-  if (partitions_.empty()) {
+  if (partitions_.empty() || WaitingForPartitions(now)) {
     return current_;
   }
   std::optional<absl::Time> active;
@@ -57,6 +64,9 @@ std::optional<absl::Time> Watermark::WhenReaches(absl::Time mark, absl::Time now
   }
   if (options_.idle_timeout <= absl::ZeroDuration() || partitions_.empty()) {
     return std::nullopt;
+  }
+  if (WaitingForPartitions(now)) {
+    return std::max(now, since_ + options_.idle_timeout);  // Look again once the wait ends.
   }
   // Partitions leave the minimum one by one as they go idle; after the last, event time runs
   // with the clock from the highest event time seen.

@@ -8,9 +8,6 @@
 //   When every partition is idle, event time is taken to advance with processing time from the
 //   moment the last one went quiet, so the last windows of a stream that stopped still fire,
 //   without jumping a replay of old data to the present.
-//   A partition the lane is to read (Expect()) holds the watermark back from then on, as if it
-//   were at InfinitePast(), until it delivers a record or goes idle: readers start one by one,
-//   and one partition's records must not fire windows another one still has records for.
 //   The watermark never goes back (Floor() can raise it, e.g. to a restored checkpoint).
 //
 // Before any partition delivered a record the watermark is absl::InfinitePast().
@@ -33,11 +30,12 @@ class Watermark {
  public:
   explicit Watermark(const WatermarkOptions& options) : options_(options) {}
 
+  // The lane will read `partitions` partitions, from `since` on: until each delivered a record,
+  // or idle_timeout passed since `since`, the watermark does not move (a partition whose reader
+  // starts a moment later must not find its first records late).
+  void Expect(size_t partitions, absl::Time since);
   // A record of `partition` with `event_time` was read at processing time `now`.
   void Observe(const PartitionKey& partition, absl::Time event_time, absl::Time now);
-  // `partition` is one the lane reads, from processing time `now`: until it delivers a record or
-  // stays silent for idle_timeout, it holds the watermark back. No effect on a known partition.
-  void Expect(const PartitionKey& partition, absl::Time now);
   // Raises the watermark to at least `floor` (a restored checkpoint).
   void Floor(absl::Time floor);
   // The watermark at processing time `now` (monotonic over calls).
@@ -55,11 +53,14 @@ class Watermark {
     absl::Time last_seen;  // Processing time.
   };
   bool Idle(const Partition& p, absl::Time now) const;
+  bool WaitingForPartitions(absl::Time now) const;
 
   const WatermarkOptions options_;
   std::map<PartitionKey, Partition> partitions_;
   absl::Time current_ = absl::InfinitePast();
   absl::Time max_event_time_ = absl::InfinitePast();
+  size_t expected_ = 0;
+  absl::Time since_ = absl::InfinitePast();
 };
 
 }  // namespace runnel::sidecar

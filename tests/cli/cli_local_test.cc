@@ -72,6 +72,13 @@ TEST_F(CliLocal, PublishAndSubscribeThroughALocalGateway) {
   EXPECT_EQ(second["payload"], "hola");
   EXPECT_EQ(first["contentType"], "text/plain");
   EXPECT_TRUE(first.contains("id") && first.contains("time") && first.contains("headers"));
+  // Where each record sits (issue 12): one key, so one partition, in publish order.
+  EXPECT_EQ(first["key"], "k");
+  EXPECT_EQ(second["key"], "k");
+  EXPECT_EQ(first["partition"], second["partition"]);
+  EXPECT_EQ(first["offset"], 0);
+  EXPECT_EQ(second["offset"], 1);
+  EXPECT_TRUE(first["timestamp"].is_string()) << first;  // The store's time, RFC 3339.
 
   r = Runnel({"stream", "status", "greetings"});
   EXPECT_THAT(r.output, HasSubstr("# greetings: Ready"));

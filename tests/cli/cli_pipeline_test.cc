@@ -169,6 +169,18 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever(
   ASSERT_EQ(JsonLines(r.output).size(), 1u) << r.output;
   EXPECT_EQ(nlohmann::json::parse(JsonLines(r.output)[0])["payload"].get<std::string>(), "42");
   EXPECT_THAT(r.output, HasSubstr("not a word"));  // The function's answer, in a header.
+  // processor status and list show it, from the processor's GET /status.
+  std::string status;
+  for (int i = 0; i < 100 && !absl::StrContains(status, "deadLettered: 1\n"); ++i) {
+    if (i > 0) ::usleep(100'000);
+    status = Runnel({"processor", "status", "shout"}).output;
+  }
+  EXPECT_THAT(status, HasSubstr("records:\n  in: 3\n"));
+  EXPECT_THAT(status, HasSubstr("deadLettered: 1\n"));
+  EXPECT_THAT(status, HasSubstr("watermarkLag: null"));  // Arrival time.
+  CliResult list = Runnel({"processor", "list"});
+  EXPECT_THAT(list.output, HasSubstr("DEAD-LETTERED"));
+  EXPECT_THAT(list.output, HasSubstr("Ready    1 "));
 }
 
 // GET http://127.0.0.1:port/path; the body ("" on any failure). Bounded by 5s socket timeouts.

@@ -2,9 +2,17 @@
 """Runs each sample's run.sh (real binaries, the CLI in local mode, a temporary RUNNEL_HOME) and
 checks what it produced against the events it published:
 
-  anomaly detection   the cards flagged are exactly those used more than 5 times within one
-                      window (rounds of events are 7s apart; the windows are 5s), with their
-                      counts; a card used often overall but never 6 times in a window is not.
+  anomaly detection   the alerts are exactly the (card, 5s window of event time) pairs with
+                      more than 5 authorizations, recomputed from the events' own times, with
+                      count, first and last times, key and window bounds; the events were
+                      published out of order (within the allowed 2s), none went to the late
+                      stream, and a second processor replaying the stream from the start
+                      raised the same alerts; a card used often overall, never 6 times in one
+                      window, is not flagged.
+  taxi rides          the results are exactly, per licence and 30-minute window of event
+                      time (the drop-off), the rides and the sum of their durations, recomputed
+                      from the published rides (some out of order, none late), keyed by the
+                      licence and stamped with the window's last instant.
   split and aggregate every window's totals add up to the published amounts above and below 5;
                       the live chart, rendered by headless Chromium, shows those totals in its
                       DOM and draws both series (pixels of each series' colour inside the plot),
@@ -50,11 +58,18 @@ def payloads(path):
     return [json.loads(r["payload"]) for r in read_jsonl(path)]
 
 
-def parse_time(text):
-    # "2024-05-01T10:00:00.123Z" -> seconds since the epoch
+def event_time_ms(text):
+    """RFC 3339 in UTC with milliseconds ("2024-05-01T10:00:00.123Z") -> Unix milliseconds."""
     import datetime
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
+    t = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp()) * 1000 + t.microsecond // 1000
+
+
+def rfc3339_ms(ms):
+    """Unix milliseconds -> RFC 3339 in UTC with milliseconds, as the processor writes it."""
+    import datetime
+    t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def decode_png(path):
@@ -162,36 +177,121 @@ class Samples(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_anomaly_detection(self):
+        start = time.monotonic()
         p = subprocess.run(["bash", os.path.join(ARGS.repo, "samples/anomaly-detection/run.sh")],
                            env=sample_env(self.tmp), stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=240)
+        print(f"anomaly-detection/run.sh: {time.monotonic() - start:.1f}s", file=sys.stderr)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         out = os.path.join(self.tmp, "out")
         events = read_jsonl(os.path.join(out, "events.jsonl"))
-        alerts = payloads(os.path.join(out, "possible-fraud.jsonl"))
-        # The generator's rounds are separated by a pause longer than the 5s window: split the
-        # events where their own timestamps jump, count per card in each round.
-        rounds, last = [], None
-        for e in events:
-            t = parse_time(e["time"])
-            if last is None or t - last > 3:
-                rounds.append({})
-            rounds[-1][e["card_number"]] = rounds[-1].get(e["card_number"], 0) + 1
-            last = t
-        self.assertEqual(len(rounds), 2, "the generator publishes two rounds")
-        want = sorted((card, n) for r in rounds for card, n in r.items() if n > 5)
-        got = sorted((a["card_number"], a["authorizations"]) for a in alerts)
-        self.assertEqual(got, want, p.stdout)
-        self.assertEqual(len(want), 3)
+        # The events were published out of order: some after younger ones, by at most the 2s the
+        # processor allows (--max-out-of-orderness), so none is late.
+        times = [event_time_ms(e["time"]) for e in events]
+        behind = [max(times[:i]) - t for i, t in enumerate(times) if i and t < max(times[:i])]
+        self.assertGreater(len(behind), len(events) // 4, "the generator's --disorder")
+        self.assertLessEqual(max(behind), 2000)
+
+        # Expected, from the events' own times: per card and aligned 5s window, the cards used
+        # more than 5 times, with the window, the count and the first and last event times.
+        windows = {}
+        for e, t in zip(events, times):
+            w = windows.setdefault((e["card_number"], t - t % 5000), [])
+            w.append(e["time"])
+        want = sorted((card, rfc3339_ms(ws), rfc3339_ms(ws + 5000), len(ts), min(ts), max(ts))
+                      for (card, ws), ts in windows.items() if len(ts) > 5)
+        self.assertEqual(len(want), 3, "the generator's 3 suspicious cards")
+        # The disorder matters: had the processor allowed none (the watermark at the latest event
+        # time seen), some authorization of a flagged window would have come after the window
+        # fired; with the 2s it allows, none does.
+        flagged_windows = {(card, event_time_ms(ws)) for card, ws, *_ in want}
+
+        def late_in_flagged(allowed_ms):
+            latest, late = None, 0
+            for e, t in zip(events, times):
+                ws = t - t % 5000
+                if latest is not None and latest - allowed_ms >= ws + 5000:
+                    late += (e["card_number"], ws) in flagged_windows
+                latest = t if latest is None else max(latest, t)
+            return late
+
+        self.assertGreater(late_in_flagged(0), 0, "the published order does not exercise disorder")
+        self.assertEqual(late_in_flagged(2000), 0)
+
+        def alerts(name):
+            records = read_jsonl(os.path.join(out, name))
+            got = sorted((a["card_number"], a["window_start"], a["window_end"], a["authorizations"],
+                          a["first"], a["last"]) for a in (json.loads(r["payload"]) for r in records))
+            self.assertEqual(got, want, f"{name}\n{p.stdout}")
+            for r in records:
+                a = json.loads(r["payload"])
+                # Keyed by the card; stamped with the window's last instant and its bounds.
+                self.assertEqual(r["key"], a["card_number"], r)
+                self.assertEqual(event_time_ms(r["time"]), event_time_ms(a["window_end"]) - 1, r)
+                self.assertEqual(r["headers"].get("runnelwindowstart"), a["window_start"], r)
+
+        alerts("possible-fraud.jsonl")
+        # Replayed from the start by a second processor (all at once, not as published): the same.
+        alerts("possible-fraud-replay.jsonl")
+        self.assertIn("Replay from the start: the same alerts.", p.stdout)
+        self.assertEqual(read_jsonl(os.path.join(out, "late-authorizations.jsonl")), [])
         # Windowing matters: some card was used more than 5 times overall, never in one window.
         totals = {}
-        for r in rounds:
-            for card, n in r.items():
-                totals[card] = totals.get(card, 0) + n
-        flagged = {card for card, _ in want}
+        for e in events:
+            totals[e["card_number"]] = totals.get(e["card_number"], 0) + 1
+        flagged = {a[0] for a in want}
         self.assertTrue([c for c, n in totals.items() if n > 5 and c not in flagged])
-        for card, _ in want:
+        for card, *_ in want:
             self.assertIn(f"card {card}", p.stdout)
+
+    def test_taxi_rides(self):
+        env = sample_env(self.tmp)
+        start = time.monotonic()
+        p = subprocess.run(["bash", os.path.join(ARGS.repo, "samples/taxi-rides/run.sh")],
+                           env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=240)
+        print(f"taxi-rides/run.sh: {time.monotonic() - start:.1f}s", file=sys.stderr)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        out = os.path.join(self.tmp, "out")
+        rides = read_jsonl(os.path.join(out, "events.jsonl"))
+        self.assertGreater(len(rides), 50)
+        # Published out of order (some rides after later ones), within the allowed 5s: none late.
+        ends = [event_time_ms(r["eventTime"]) for r in rides]
+        behind = [max(ends[:i]) - t for i, t in enumerate(ends) if i and t < max(ends[:i])]
+        self.assertTrue(behind, "the generator's --disorder")
+        self.assertLessEqual(max(behind), 5000)
+        self.assertEqual(read_jsonl(os.path.join(out, "late-rides.jsonl")), [])
+
+        # Expected, from the rides' own times: per licence and aligned 30-minute window of event
+        # time (the drop-off), the rides and the sum of their durations.
+        window = 30 * 60 * 1000
+        want = {}
+        for r, t in zip(rides, ends):
+            self.assertEqual(r["eventTime"], r["dropoffTime"])
+            k = (r["licenseId"], rfc3339_ms(t - t % window), rfc3339_ms(t - t % window + window))
+            n, ms = want.get(k, (0, 0))
+            want[k] = (n + 1, ms + t - event_time_ms(r["pickupTime"]))
+        want = sorted((*k, n, ms // 1000) for k, (n, ms) in want.items())
+        # Some ride was picked up in one window and ended in the next: it counts in the second.
+        self.assertTrue([r for r in rides if event_time_ms(r["pickupTime"]) // window !=
+                         event_time_ms(r["dropoffTime"]) // window])
+
+        records = read_jsonl(os.path.join(out, "work-time.jsonl"))
+        got = sorted((w["licenseId"], w["windowStart"], w["windowEnd"], w["rides"], w["workSeconds"])
+                     for w in (json.loads(r["payload"]) for r in records))
+        self.assertEqual(got, want, p.stdout)
+        for r in records:
+            w = json.loads(r["payload"])
+            # Keyed by the licence; stamped with the window's last instant and its bounds.
+            self.assertEqual(r["key"], w["licenseId"], r)
+            self.assertEqual(event_time_ms(r["time"]), event_time_ms(w["windowEnd"]) - 1, r)
+            self.assertEqual(r["headers"].get("runnelwindowstart"), w["windowStart"], r)
+        windows = {k[1] for k in want}
+        self.assertIn(f"{len(want)} results from {len(windows)} windows; late rides: 0", p.stdout)
+        # run.sh's exit trap brought its control plane down.
+        status = subprocess.run([os.path.join(ARGS.build_dir, "cli/runnel"), "gateway", "list"],
+                                env=env, capture_output=True, text=True, timeout=30)
+        self.assertIn("ControlPlaneDown", status.stdout + status.stderr)
 
     def test_split_aggregate(self):
         env = sample_env(self.tmp)
