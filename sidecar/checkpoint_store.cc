@@ -118,10 +118,15 @@ absl::StatusOr<std::optional<Checkpoint>> CheckpointStore::Load(uint32_t lane) {
         stub_->Read(&context, request);
     std::optional<Checkpoint> newest;
     v1::ReceiveBatchesReply reply;
-    while (reader->Read(&reply)) {
+    bool through = false;  // Read up to hi - 1.
+    while (!through && reader->Read(&reply)) {
       for (const liiklus::ReceiveReply& r : reply.records()) {
-        if (!r.has_liiklus_event_record() ||
-            static_cast<int64_t>(r.liiklus_event_record().offset()) >= hi) {
+        if (!r.has_liiklus_event_record()) {
+          continue;
+        }
+        const int64_t offset = static_cast<int64_t>(r.liiklus_event_record().offset());
+        through = through || offset >= hi - 1;
+        if (offset >= hi) {
           continue;
         }
         uint32_t written_by = 0;
@@ -130,8 +135,12 @@ absl::StatusOr<std::optional<Checkpoint>> CheckpointStore::Load(uint32_t lane) {
         if (c.ok() && written_by == lane) newest = *c;  // Later records win.
       }
     }
+    // Read streams until cancelled (it waits for new records at the end): without this every
+    // Load lasted the whole call deadline, and a restarted lane started kCallTimeout late.
+    if (through) context.TryCancel();
     grpc::Status status = reader->Finish();
-    if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+    if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+        !(through && status.error_code() == grpc::StatusCode::CANCELLED)) {
       absl::Status s = FromGrpcStatus(status);
       return absl::Status(s.code(), absl::StrCat("read the checkpoint stream '", stream_,
                                                  "': ", s.message()));
