@@ -18,8 +18,9 @@ namespace {
 using nlohmann::json;
 
 constexpr char kKeyGrammar[] =
-    "expected a JSON Pointer (\"/licenseId\"), Argo's shorthand (\".licenseId\") or a CloudEvent "
-    "attribute (\"ce:subject\", \"ce:NAME\" for an extension)";
+    "expected \"key\" (the key records were published with), a JSON Pointer (\"/licenseId\"), "
+    "Argo's shorthand (\".licenseId\") or a CloudEvent attribute (\"ce:subject\", \"ce:NAME\" for "
+    "an extension)";
 constexpr char kTimeGrammar[] =
     "expected \"arrival\", \"cloudevent\", \"broker\", a JSON Pointer (\"/ts\") or Argo's "
     "shorthand (\".ts\")";
@@ -147,6 +148,10 @@ absl::StatusOr<KeySelector> KeySelector::Parse(std::string_view spec_text) {
   const absl::string_view spec(spec_text.data(), spec_text.size());
   KeySelector s;
   if (spec.empty()) return s;
+  if (spec == "key") {
+    s.kind_ = Kind::kRecordKey;
+    return s;
+  }
   if (spec.front() == '/' || spec.front() == '.') {
     absl::StatusOr<std::vector<std::string>> tokens = ParsePointer(spec, "key-by", kKeyGrammar);
     if (!tokens.ok()) return tokens.status();
@@ -174,6 +179,8 @@ std::string KeySelector::spec() const {
   switch (kind_) {
     case Kind::kNone:
       return "";
+    case Kind::kRecordKey:
+      return "key";
     case Kind::kPointer:
       return PointerSpec(pointer_);
     case Kind::kAttribute:
@@ -190,6 +197,8 @@ absl::StatusOr<std::string> KeySelector::Select(const RecordView& record) const 
   switch (kind_) {
     case Kind::kNone:
       return std::string(record.key);
+    case Kind::kRecordKey:
+      return std::string(record.key);  // An empty key is a key like any other: one group.
     case Kind::kAttribute: {
       const std::string* value = nullptr;
       if (attribute_ == "id") {

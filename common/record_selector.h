@@ -4,6 +4,7 @@
 // every record, and the runnel CLI, which checks them when a processor is created. Pure.
 //
 // Key selectors (--key-by):
+//   "key"                    the key the record was published with: windows per published key
 //   "/licenseId", "/a/b/0"   a JSON Pointer (RFC 6901, "~0" and "~1" escapes) into the JSON payload
 //   ".licenseId", ".a.b"     Argo Streams' shorthand for the same ("/licenseId", "/a/b")
 //   "ce:subject", "ce:NAME"  a CloudEvent attribute: id, source, type, subject, time, or an
@@ -54,7 +55,7 @@ class KeySelector {
   absl::StatusOr<std::string> Select(const RecordView& record) const;
 
  private:
-  enum class Kind { kNone, kPointer, kAttribute };
+  enum class Kind { kNone, kRecordKey, kPointer, kAttribute };
   Kind kind_ = Kind::kNone;
   std::vector<std::string> pointer_;  // Unescaped reference tokens.
   std::string attribute_;

@@ -232,5 +232,14 @@ TEST(FormatRfc3339Millis, UtcWithMilliseconds) {
   EXPECT_EQ(*ParseRfc3339(FormatRfc3339Millis(absl::FromUnixMillis(5))), absl::FromUnixMillis(5));
 }
 
+TEST(KeySelector, KeyGroupsByThePublishedKey) {
+  absl::StatusOr<KeySelector> s = KeySelector::Parse("key");
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->empty()) << "windows per key";
+  EXPECT_EQ(s->spec(), "key");
+  EXPECT_EQ(*Key("key", TestRecord(R"({"k":"other"})", "card-7")), "card-7");
+  EXPECT_EQ(*Key("key", TestRecord("not json", "")), "");
+}
+
 }  // namespace
 }  // namespace runnel
