@@ -69,8 +69,8 @@ absl::Status CheckpointStore::Open(int partitions) {
     grpc::Status got = stub_->GetStream(&get_context, get, &created);
     if (!got.ok()) {
       absl::Status s = FromGrpcStatus(status);
-      return absl::Status(s.code(), absl::StrCat("create the checkpoint stream '", stream_,
-                                                 "': ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("create the checkpoint stream '", stream_, "': ", s.message()));
     }
   }
   partitions_ = std::max(1, created.partitions());
@@ -91,8 +91,8 @@ absl::StatusOr<std::optional<Checkpoint>> CheckpointStore::Load(uint32_t lane) {
     grpc::Status status = stub_->GetStream(&context, request, &info);
     if (!status.ok()) {
       absl::Status s = FromGrpcStatus(status);
-      return absl::Status(s.code(), absl::StrCat("read the checkpoint stream '", stream_,
-                                                 "': ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("read the checkpoint stream '", stream_, "': ", s.message()));
     }
   }
   int64_t start = 0, end = 0;  // [start, end): retained offsets.
@@ -142,8 +142,8 @@ absl::StatusOr<std::optional<Checkpoint>> CheckpointStore::Load(uint32_t lane) {
     if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
         !(through && status.error_code() == grpc::StatusCode::CANCELLED)) {
       absl::Status s = FromGrpcStatus(status);
-      return absl::Status(s.code(), absl::StrCat("read the checkpoint stream '", stream_,
-                                                 "': ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("read the checkpoint stream '", stream_, "': ", s.message()));
     }
     if (newest) {
       return newest;
@@ -212,8 +212,8 @@ void CheckpointStore::WriterLoop(std::stop_token stop) {
       result = FromGrpcStatus(call->Finish());
     }
     if (!result.ok()) {
-      result = absl::Status(result.code(), absl::StrCat("write a checkpoint to '", stream_,
-                                                        "': ", result.message()));
+      result = absl::Status(
+          result.code(), absl::StrCat("write a checkpoint to '", stream_, "': ", result.message()));
     }
     std::move(next.done)(std::move(result));
   }

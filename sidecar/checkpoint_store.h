@@ -8,14 +8,14 @@
 // Threading: Open and Load block (startup thread, lane threads before their first record);
 // Write never blocks: a worker thread publishes, in order, and runs each `done` there.
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"

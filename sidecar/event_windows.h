@@ -46,8 +46,8 @@ class EventWindows {
   EventWindows(const WindowSpec& spec, absl::Duration allowed_lateness);
 
   struct Added {
-    int windows = 0;                        // Windows the record joined.
-    std::vector<EventWindowBounds> late;    // Windows it belongs to that already fired.
+    int windows = 0;                      // Windows the record joined.
+    std::vector<EventWindowBounds> late;  // Windows it belongs to that already fired.
   };
   // Places record `id` of `key` at `event_time`, given the current `watermark`.
   Added Add(uint64_t id, const std::string& key, absl::Time event_time, absl::Time watermark);
@@ -72,9 +72,7 @@ class EventWindows {
  private:
   // Ordered by when they fire, so firing takes a prefix.
   using WindowKey = std::tuple<absl::Time /*end*/, std::string /*key*/, absl::Time /*start*/>;
-  bool Fired(absl::Time end, absl::Time watermark) const {
-    return end + lateness_ <= watermark;
-  }
+  bool Fired(absl::Time end, absl::Time watermark) const { return end + lateness_ <= watermark; }
   void AddToSession(uint64_t id, const std::string& key, absl::Time t, Added& added,
                     absl::Time watermark);
 

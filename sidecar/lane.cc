@@ -19,7 +19,8 @@ Lane::~Lane() {
   // Calls still running post into this lane from transport threads: they were cancelled; wait
   // for their last callback before the mailbox goes away.
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &live_calls_));
+  mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &live_calls_));
 }
 
 bool Lane::Push(std::vector<InputRecord>& batch) {

@@ -131,9 +131,9 @@ struct LaneMetrics {
 
 // What the lane shows the processor's status and gauges.
 struct LaneStats {
-  size_t unacked = 0;       // Records read, not yet acknowledged.
-  size_t open_windows = 0;  // Collecting or running.
-  size_t buffered = 0;      // Records held by windows.
+  size_t unacked = 0;                           // Records read, not yet acknowledged.
+  size_t open_windows = 0;                      // Collecting or running.
+  size_t buffered = 0;                          // Records held by windows.
   absl::Time watermark = absl::InfinitePast();  // Event time only.
   std::string last_error;
   absl::Time last_error_time = absl::InfinitePast();
@@ -258,11 +258,11 @@ class LaneCore {
   uint64_t next_slot_ = 1;
   std::map<uint64_t, Window> windows_;  // By id: the order results are published in.
   uint64_t next_window_ = 1;
-  std::deque<uint64_t> pending_;        // Collected windows waiting for a call slot.
-  int waiting_retries_ = 0;             // Windows in windows_ with waiting_retry set.
+  std::deque<uint64_t> pending_;  // Collected windows waiting for a call slot.
+  int waiting_retries_ = 0;       // Windows in windows_ with waiting_retry set.
   // The ends of the windows in windows_ that have bounds (CompleteThrough takes the earliest).
   std::multiset<absl::Time> bounded_ends_;
-  std::map<CallId, uint64_t> calls_;    // Running calls -> window.
+  std::map<CallId, uint64_t> calls_;  // Running calls -> window.
   CallId next_call_ = 1;
   std::map<GroupId, uint64_t> groups_;  // Groups not yet durable -> window.
   GroupId next_group_ = 1;
@@ -282,9 +282,9 @@ class LaneCore {
   // Records of completed event-time windows, by the window's end plus the allowed lateness:
   // they count as processed (and can be acknowledged) only once a checkpoint covers the window.
   std::multimap<absl::Time, std::vector<std::pair<PartitionKey, int64_t>>> uncovered_;
-  std::map<PartitionKey, int64_t> unsent_acks_;   // Safe, waiting for a checkpoint.
+  std::map<PartitionKey, int64_t> unsent_acks_;         // Safe, waiting for a checkpoint.
   std::map<PartitionKey, int64_t> checkpointing_acks_;  // Waiting for checkpoint `in_flight_`.
-  uint64_t in_flight_ = 0;                        // 0: no checkpoint being written.
+  uint64_t in_flight_ = 0;                              // 0: no checkpoint being written.
   uint64_t next_seq_ = 1;
   absl::Time next_checkpoint_at_ = absl::InfinitePast();
   std::string last_error_;

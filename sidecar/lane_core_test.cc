@@ -1,5 +1,8 @@
 #include "sidecar/lane_core.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -7,9 +10,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -46,8 +46,8 @@ class Harness {
     if (options_.inputs.empty()) options_.inputs.push_back({.alias = "in", .stream = "in"});
     if (options_.outputs.empty()) options_.outputs.push_back({.alias = "out", .stream = "out"});
     options_.name = "p";
-    core_ = std::make_unique<LaneCore>(options_, LaneMetrics::Register(registry_, options_),
-                                       nullptr);
+    core_ =
+        std::make_unique<LaneCore>(options_, LaneMetrics::Register(registry_, options_), nullptr);
   }
 
   void Add(int64_t offset, std::string data, std::string key = "", uint32_t partition = 0,
@@ -102,14 +102,14 @@ class Harness {
   bool request_reply = false;
   std::vector<Out> outputs, dead, late;
   std::map<std::pair<int, uint32_t>, int64_t> acks;
-  std::vector<size_t> call_sizes;  // Frames per call, in start order.
+  std::vector<size_t> call_sizes;       // Frames per call, in start order.
   std::vector<Checkpoint> checkpoints;  // Durable, in order.
   std::vector<std::map<std::string, std::string>> first_headers;  // Per call.
   LaneCore& core() { return *core_; }
   // A new process: the same options, a fresh core that resumes from `checkpoint`.
   void Restart(const std::optional<Checkpoint>& checkpoint) {
-    core_ = std::make_unique<LaneCore>(options_, LaneMetrics::Register(registry_, options_),
-                                       nullptr);
+    core_ =
+        std::make_unique<LaneCore>(options_, LaneMetrics::Register(registry_, options_), nullptr);
     calls_.clear();
     if (checkpoint) core_->Restore(*checkpoint);
   }
@@ -120,16 +120,15 @@ class Harness {
     if (auto* start = std::get_if<lane::StartCall>(&command)) {
       std::vector<std::string>& frames = calls_[start->call];
       for (auto& f : start->frames) frames.push_back(f.payload());
-      first_headers.push_back(start->frames.empty()
-                                  ? std::map<std::string, std::string>{}
-                                  : std::map<std::string, std::string>(
-                                        start->frames[0].headers().begin(),
-                                        start->frames[0].headers().end()));
+      first_headers.push_back(start->frames.empty() ? std::map<std::string, std::string>{}
+                                                    : std::map<std::string, std::string>(
+                                                          start->frames[0].headers().begin(),
+                                                          start->frames[0].headers().end()));
       call_sizes.push_back(start->frames.size());
-      core_->OnTraits(start->call,
-                      {.answers_after_half_close = answers_after_half_close,
-                       .answers_in_order = request_reply},
-                      now_);
+      core_->OnTraits(
+          start->call,
+          {.answers_after_half_close = answers_after_half_close, .answers_in_order = request_reply},
+          now_);
       if (request_reply) {
         failed_.erase(start->call);
         for (const std::string& payload : frames) Answer(start->call, payload);
@@ -178,9 +177,11 @@ class Harness {
         return;
       }
       for (const auto& r : publish->records) {
-        into.push_back({r.key(), r.liiklusevent().data(),
-                        {r.liiklusevent().extensions().begin(), r.liiklusevent().extensions().end()},
-                        r.liiklusevent().time()});
+        into.push_back(
+            {r.key(),
+             r.liiklusevent().data(),
+             {r.liiklusevent().extensions().begin(), r.liiklusevent().extensions().end()},
+             r.liiklusevent().time()});
       }
       core_->OnPublished(publish->group, absl::OkStatus(), now_);
     } else if (auto* ack = std::get_if<lane::Ack>(&command)) {
@@ -277,8 +278,8 @@ TEST(LaneCore, ARequestReplyCallThatFailsIsRetriedWithTheFramesNotYetAnswered) {
   Harness h(Options("count=3"));
   h.request_reply = true;
   int failures = 0;
-  h.body = [&failures](const std::vector<std::string>& in)
-      -> absl::StatusOr<std::vector<std::string>> {
+  h.body =
+      [&failures](const std::vector<std::string>& in) -> absl::StatusOr<std::vector<std::string>> {
     if (in[0] == "2" && failures++ == 0) return absl::UnavailableError("flaky");
     return Square(in);
   };
@@ -319,8 +320,8 @@ TEST(LaneCore, TheKeyReachesTheFunctionAsAHeader) {
 TEST(LaneCore, AFailedAttemptPublishesNothingAndTheRetryPublishesOnce) {
   Harness h(Options("count=4"));
   int calls = 0;
-  h.body = [&calls](const std::vector<std::string>& in)
-      -> absl::StatusOr<std::vector<std::string>> {
+  h.body =
+      [&calls](const std::vector<std::string>& in) -> absl::StatusOr<std::vector<std::string>> {
     if (++calls == 1) return absl::UnavailableError("flaky");
     return in;
   };

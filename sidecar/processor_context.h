@@ -5,12 +5,12 @@
 // outputs into the budget) before the budget, whose paused calls' resumes hold calls of the
 // transport, before the transport.
 
+#include <grpcpp/grpcpp.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "common/clock.h"
 #include "riff/riff-rpc.pb.h"
@@ -29,13 +29,13 @@ struct ProcessorContext {
   std::unique_ptr<FunctionTransport> transport;
   std::unique_ptr<OutputBudget> budget;  // Function outputs not yet durable.
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels;  // By gateway address.
-  streaming::StartFrame start_frame;                                // Filled during startup.
-  std::vector<std::unique_ptr<Acker>> ackers;                       // Per input.
-  std::vector<std::unique_ptr<Publisher>> publishers;               // Per output.
+  streaming::StartFrame start_frame;                               // Filled during startup.
+  std::vector<std::unique_ptr<Acker>> ackers;                      // Per input.
+  std::vector<std::unique_ptr<Publisher>> publishers;              // Per output.
   std::unique_ptr<Publisher> dead_letter;
-  std::unique_ptr<Publisher> late;  // --late side-output.
+  std::unique_ptr<Publisher> late;               // --late side-output.
   std::unique_ptr<CheckpointStore> checkpoints;  // Event time only.
-  std::vector<int> input_partitions;  // Event time only: per input, its partition count.
+  std::vector<int> input_partitions;             // Event time only: per input, its partition count.
   LaneMetrics metrics;
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {

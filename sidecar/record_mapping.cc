@@ -32,7 +32,8 @@ std::string FormatUuid(uint64_t hi, uint64_t lo) {
 }
 
 bool IsKeyHeader(const std::string& name) {
-  return absl::EqualsIgnoreCase(absl::string_view(name), kKeyHeader) || absl::EqualsIgnoreCase(name, "key");
+  return absl::EqualsIgnoreCase(absl::string_view(name), kKeyHeader) ||
+         absl::EqualsIgnoreCase(name, "key");
 }
 
 }  // namespace
@@ -97,8 +98,7 @@ liiklus::PublishRequest ToPublish(streaming::OutputFrame frame, const OutputCont
   event.set_id(context.id.empty() ? NewEventId() : context.id);
   event.set_type("riff-event");
   event.set_source(context.source);
-  event.set_time(context.time_text.empty() ? FormatRfc3339Millis(context.time)
-                                            : context.time_text);
+  event.set_time(context.time_text.empty() ? FormatRfc3339Millis(context.time) : context.time_text);
   event.set_data_content_type(frame.contenttype());
   event.set_data(std::move(*frame.mutable_payload()));
   if (context.key) request.set_key(*context.key);

@@ -39,9 +39,9 @@ streaming::InputFrame ToFrame(const InputRecord& record, const std::string& key,
 
 // How an output record is stamped.
 struct OutputContext {
-  std::string source;  // CloudEvent source: the processor's name.
-  std::string id;      // CloudEvent id; empty: a random one.
-  absl::Time time;     // CloudEvent time.
+  std::string source;     // CloudEvent source: the processor's name.
+  std::string id;         // CloudEvent id; empty: a random one.
+  absl::Time time;        // CloudEvent time.
   std::string time_text;  // When set, the CloudEvent time as it is (an input's, unparsed).
   // The key when the function set none; nullopt leaves the record without a key.
   std::optional<std::string> key;

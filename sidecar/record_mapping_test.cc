@@ -21,8 +21,8 @@ InputRecord Record(std::map<std::string, std::string> extensions) {
 
 // The one place extension names become header names (for riff-rpc and HTTP alike).
 TEST(ToFrame, ExtensionsArriveByTheirHeaderNamesWithTheKey) {
-  streaming::InputFrame f = ToFrame(
-      Record({{ExtensionName("X-Salutation"), "Hi"}, {"tenant", "acme"}}), "card-7", {});
+  streaming::InputFrame f =
+      ToFrame(Record({{ExtensionName("X-Salutation"), "Hi"}, {"tenant", "acme"}}), "card-7", {});
   EXPECT_THAT(f.headers(), UnorderedElementsAre(Pair("x-salutation", "Hi"), Pair("tenant", "acme"),
                                                 Pair("x-runnel-key", "card-7")));
   EXPECT_EQ(f.argindex(), 1);
@@ -42,10 +42,10 @@ TEST(ToFrame, WindowAndEventTimeHeaders) {
                        .window_end = "e",
                        .update = true};
   streaming::InputFrame f = ToFrame(Record({}), "", context);
-  EXPECT_THAT(f.headers(),
-              UnorderedElementsAre(Pair("x-runnel-event-time", "2027-01-15T08:00:01.250Z"),
-                                   Pair("x-runnel-window-start", "s"),
-                                   Pair("x-runnel-window-end", "e"), Pair("x-runnel-update", "true")));
+  EXPECT_THAT(f.headers(), UnorderedElementsAre(
+                               Pair("x-runnel-event-time", "2027-01-15T08:00:01.250Z"),
+                               Pair("x-runnel-window-start", "s"), Pair("x-runnel-window-end", "e"),
+                               Pair("x-runnel-update", "true")));
 }
 
 // ... and the one place header names become extension names.
