@@ -67,7 +67,7 @@ struct Options {
   // 0ms by default: the C++ SDK answers after a half-close, but on branch `lane` nothing tells
   // the processor so (FunctionTraits are never delivered), and its safe default then lingers
   // 500 ms after every window before half-closing the call.
-  std::string half_close_idle = "0ms";
+  std::string half_close_idle = "auto";
   bool unkeyed = true;
   bool keep = false;  // Keep the run directories (logs) under /tmp.
 };
