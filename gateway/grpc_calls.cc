@@ -4,13 +4,12 @@
 
 namespace runnel::gateway {
 
-grpc::ServerUnaryReactor* BeginUnary(Gateway* gateway, grpc::CallbackServerContext* context) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+bool BeginUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor) {
   if (!gateway->BeginCall()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
-    return nullptr;
+    return false;
   }
-  return reactor;
+  return true;
 }
 
 void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char* method,
@@ -29,8 +28,8 @@ void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char
 grpc::ServerUnaryReactor* RunBlocking(Gateway* gateway, Executor* blocking,
                                       grpc::CallbackServerContext* context, const char* method,
                                       absl::AnyInvocable<absl::Status() &&> work) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway, context);
-  if (reactor == nullptr) return context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!BeginUnary(gateway, reactor)) return reactor;
   auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
     FinishUnary(gateway, reactor, method, std::move(work)());
   };

@@ -13,9 +13,12 @@
 
 namespace runnel::gateway {
 
-// The call's default reactor, registered with the gateway; nullptr (after finishing the call
-// with UNAVAILABLE) while the gateway shuts down.
-grpc::ServerUnaryReactor* BeginUnary(Gateway* gateway, grpc::CallbackServerContext* context);
+// Registers a unary call, whose reactor is `reactor` (the call's DefaultReactor()), with the
+// gateway. Once the gateway shuts down it finishes the call with UNAVAILABLE and returns false:
+// return `reactor` and do nothing more. DefaultReactor() is called once per call: a second call
+// constructs the reactor afresh and forgets a Finish already asked of it, leaving a call that
+// never ends and a server Shutdown that never returns.
+[[nodiscard]] bool BeginUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor);
 
 // Finishes a unary call begun with BeginUnary, counting the error when there is one.
 void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char* method,

@@ -144,8 +144,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
 grpc::ServerUnaryReactor* LiiklusServiceImpl::Publish(grpc::CallbackServerContext* context,
                                                       const liiklus::PublishRequest* request,
                                                       liiklus::PublishReply* reply) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
-  if (reactor == nullptr) return context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!BeginUnary(gateway_, reactor)) return reactor;
   absl::StatusOr<v1::Record> record = RecordFromPublish(*request);
   if (!record.ok()) {
     FinishUnary(gateway_, reactor, "Publish", record.status());
@@ -189,8 +189,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LiiklusServiceImpl::Receive(
 grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* context,
                                                   const liiklus::AckRequest* request,
                                                   google::protobuf::Empty*) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
-  if (reactor == nullptr) return context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!BeginUnary(gateway_, reactor)) return reactor;
   std::string topic = request->topic();
   GroupId group;
   uint32_t partition = request->partition();

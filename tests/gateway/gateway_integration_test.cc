@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <set>
@@ -549,6 +550,85 @@ TEST_F(GatewayIntegration, ShutdownEndsOpenStreamsWithUnavailableAndExitsZero) {
   sub.WaitFor(2, absl::Seconds(5));
   ASSERT_TRUE(sub.status().has_value());
   EXPECT_EQ(sub.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Issue 13: a file-log gateway stopped while processors were connected hung in
+// grpc::Server::Shutdown. Unary calls that arrived once draining had begun (a processor acks and
+// re-subscribes as soon as its streams end) got a reactor that never finished, and the server
+// waits for every call. Here: live publishers, tailing readers, two members of a group with their
+// receivers, and clients that keep calling unary methods throughout; SIGTERM must end the
+// process within the grace period.
+TEST_F(GatewayIntegration, SigtermWithManyLiveStreamsExitsWithinTheGracePeriod) {
+  StartGateway({"--store", "file", "--data-dir", absl::StrCat(dir_.path(), "/data"),
+                "--shutdown-grace-seconds", "3"});
+  CreateStream("live", 2);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {  // Publishers.
+    threads.emplace_back([&, i] {
+      grpc::ClientContext ctx;
+      auto stream = gw_->runnel().PublishBatches(&ctx);
+      v1::PublishBatchRequest batch;
+      batch.set_topic("live");
+      for (int r = 0; r < 10; ++r) *batch.add_records() = Event("live", absl::StrCat(i, "-", r));
+      v1::PublishBatchReply reply;
+      while (!stop && stream->Write(batch) && stream->Read(&reply)) {
+      }
+      ctx.TryCancel();
+      stream->Finish();
+    });
+  }
+  for (uint32_t p = 0; p < 2; ++p) {  // Tailing readers.
+    threads.emplace_back([&, p] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      v1::ReadRequest req;
+      req.set_topic("live");
+      req.set_partition(p);
+      auto reader = gw_->runnel().Read(&ctx, req);
+      v1::ReceiveBatchesReply batch;
+      while (!stop && reader->Read(&batch)) {
+      }
+      ctx.TryCancel();
+      reader->Finish();
+    });
+  }
+  // Two members of one group, each receiving what it was assigned, as two processors do.
+  Subscription first(gw_->liiklus(), SubscribeRequest("live", "g"));
+  ASSERT_EQ(first.WaitFor(2).size(), 2u);
+  Subscription second(gw_->liiklus(), SubscribeRequest("live", "g"));
+  ASSERT_FALSE(second.WaitFor(1).empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Let the group settle.
+  for (Subscription* member : {&first, &second}) {
+    const liiklus::Assignment last = member->WaitFor(1).back();
+    threads.emplace_back([&, last] {
+      while (!stop)
+        Receive(gw_->liiklus(), last, 1'000'000, liiklus::ReceiveRequest::BINARY,
+                absl::Seconds(30));
+    });
+  }
+  for (int i = 0; i < 2; ++i) {  // Unary calls all along, as processors ack.
+    threads.emplace_back([&] {
+      liiklus::GetEndOffsetsRequest ends;
+      ends.set_topic("live");
+      while (!stop) {
+        google::protobuf::Empty empty;
+        gw_->liiklus().Ack(Context(absl::Seconds(30)).get(), AckRequest("live", "g", 0, 0), &empty);
+        liiklus::GetEndOffsetsReply reply;
+        gw_->liiklus().GetEndOffsets(Context(absl::Seconds(30)).get(), ends, &reply);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const absl::Time start = absl::Now();
+  auto code = gw_->process().Stop(SIGTERM, absl::Seconds(8));
+  const absl::Duration took = absl::Now() - start;
+  stop = true;
+  if (!code.ok()) gw_->process().Stop(SIGKILL, absl::Seconds(5)).IgnoreError();
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(code.ok()) << "the gateway did not exit: " << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(took, absl::Seconds(5)) << "grace period 3 s";
 }
 
 }  // namespace
