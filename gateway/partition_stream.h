@@ -61,13 +61,6 @@ inline grpc::ByteBuffer OwningByteBuffer(std::string bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-// Parses a raw method's request; the status gRPC gives a request it cannot parse otherwise.
-template <typename Request>
-grpc::Status ParseRequest(const grpc::ByteBuffer& raw, Request* request) {
-  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer; this copies slice references.
-  return grpc::SerializationTraits<Request>::Deserialize(&copy, request);
-}
-
 class PartitionStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                      public SessionReceiver,
                                      public DrainableCall {

@@ -15,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <grpcpp/impl/client_unary_call.h>  // Raw calls with bytes no message decodes.
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -446,6 +447,84 @@ TEST_F(GatewayIntegration, BadGrpcInputsGetClearErrorsAndTheGatewayKeepsServing)
   liiklus::PublishReply ok = Publish(Event("typed", "{\"ok\":true}", "", "application/json"));
   EXPECT_EQ(ok.topic(), "typed");
   EXPECT_TRUE(gw_->process().Running());
+}
+
+// Issue 13: bytes that do not decode as the method's request. Typed callback methods answered
+// unary calls with a bare UNIMPLEMENTED, and a PublishBatches stream took such a message for the
+// client's half-close: it ended OK and dropped every batch sent after it.
+grpc::ByteBuffer Bytes(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Field 1 with wire type 7, which no protobuf message can hold.
+const std::string kUndecodable("\x0f\x01\x02", 3);
+
+TEST_F(GatewayIntegration, UndecodableRequestsAnswerInvalidArgumentWithAMessage) {
+  StartGateway();
+  CreateStream("s");
+  grpc::ChannelInterface* channel = gw_->channel().get();
+  for (const char* method : {"/com.github.bsideup.liiklus.LiiklusService/Publish",
+                             "/com.github.bsideup.liiklus.LiiklusService/Ack",
+                             "/com.github.bsideup.liiklus.LiiklusService/GetOffsets",
+                             "/com.github.bsideup.liiklus.LiiklusService/GetEndOffsets",
+                             "/runnel.v1.Gateway/CreateStream", "/runnel.v1.Gateway/GetStream",
+                             "/runnel.v1.Gateway/ListStreams", "/runnel.v1.Gateway/DeleteStream"}) {
+    grpc::internal::RpcMethod rpc(method, grpc::internal::RpcMethod::NORMAL_RPC);
+    grpc::ByteBuffer reply;
+    grpc::Status s = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel, rpc, Context().get(), Bytes(kUndecodable), &reply);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(s.error_message(), HasSubstr("does not decode")) << method;
+  }
+  for (const char* method : {"/com.github.bsideup.liiklus.LiiklusService/Subscribe",
+                             "/com.github.bsideup.liiklus.LiiklusService/Receive",
+                             "/runnel.v1.Gateway/ReceiveBatches", "/runnel.v1.Gateway/Read"}) {
+    grpc::internal::RpcMethod rpc(method, grpc::internal::RpcMethod::SERVER_STREAMING);
+    auto context = Context();
+    std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel, rpc, context.get(),
+                                                                      Bytes(kUndecodable)));
+    grpc::ByteBuffer reply;
+    EXPECT_FALSE(reader->Read(&reply)) << method;
+    grpc::Status s = reader->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(s.error_message(), HasSubstr("does not decode")) << method;
+  }
+  // The stream still serves.
+  EXPECT_EQ(Publish(Event("s", "ok")).offset(), 0u);
+}
+
+TEST_F(GatewayIntegration, AnUndecodableBatchEndsPublishBatchesWithInvalidArgument) {
+  StartGateway();
+  CreateStream("s");
+  grpc::internal::RpcMethod rpc("/runnel.v1.Gateway/PublishBatches",
+                                grpc::internal::RpcMethod::BIDI_STREAMING);
+  auto context = Context();
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          gw_->channel().get(), rpc, context.get()));
+  v1::PublishBatchRequest batch;
+  batch.set_topic("s");
+  *batch.add_records() = Event("s", "first");
+  ASSERT_TRUE(stream->Write(Bytes(batch.SerializeAsString())));
+  grpc::ByteBuffer raw;
+  ASSERT_TRUE(stream->Read(&raw));  // The first batch is acknowledged.
+  stream->Write(Bytes(kUndecodable));
+  *batch.mutable_records(0) = Event("s", "after");
+  stream->Write(Bytes(batch.SerializeAsString()));
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&raw));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("message 2"));
+
+  // Nothing after the bad message was published.
+  v1::GetStreamRequest req;
+  req.set_name("s");
+  v1::Stream described;
+  ASSERT_TRUE(gw_->runnel().GetStream(Context().get(), req, &described).ok());
+  EXPECT_EQ(described.partition_info(0).end_offset(), 1);
 }
 
 TEST_F(GatewayIntegration, HttpApiProvisionsPublishesReadsAndRejectsBadInput) {
