@@ -218,21 +218,23 @@ grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext*,
         } else {
           group = ParseGroupId(request.group(), request.group_version());
         }
-        const Offset offset = static_cast<Offset>(request.offset());
-        auto work = [gateway, call, topic, group, partition, offset]() {
+        const uint64_t requested = request.offset();
+        auto work = [gateway, call, topic, group, partition, requested]() {
           if (topic.empty()) return absl::InvalidArgumentError("topic is required");
           if (group.name.empty()) return absl::InvalidArgumentError("group is required");
-          absl::StatusOr<PartitionBounds> bounds =
-              gateway->store().GetBounds(topic, static_cast<Partition>(partition));
+          absl::StatusOr<Partition> p = ClientPartition(topic, partition);
+          if (!p.ok()) return p.status();
+          absl::StatusOr<PartitionBounds> bounds = gateway->store().GetBounds(topic, *p);
           if (!bounds.ok()) return bounds.status();
-          if (offset < 0 || offset >= bounds->end) {
+          absl::StatusOr<Offset> offset = ClientOffset(topic, *p, requested);
+          if (!offset.ok() || *offset >= bounds->end) {
             return absl::OutOfRangeError(
-                absl::StrCat("cannot ack offset ", offset, " of partition ", partition, " of '",
-                             topic, "': the partition's last offset is ", bounds->end - 1));
+                absl::StrCat("cannot ack offset ", requested, " of partition ", partition,
+                             " of stream '", topic, "': its last offset is ", bounds->end - 1));
           }
           gateway->NoteGroup(topic, group.name);
           gateway->store().CommitPosition(
-              topic, group, static_cast<Partition>(partition), offset,
+              topic, group, *p, *offset,
               [gateway, call](absl::Status s) { FinishUnary(gateway, call, "Ack", s); });
           return absl::OkStatus();
         };

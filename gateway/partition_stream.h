@@ -292,9 +292,13 @@ inline grpc::ServerWriteReactor<grpc::ByteBuffer>* StartGroupRead(
         absl::NotFoundError(absl::StrCat("no subscription session '", assignment.session_id(),
                                          "' (it ended, or the gateway restarted): subscribe again")));
   }
+  absl::StatusOr<Partition> partition = ClientPartition(session->topic(), assignment.partition());
+  if (!partition.ok()) return FailedStream<grpc::ByteBuffer>(gateway, method, partition.status());
+  absl::StatusOr<Offset> known = ClientOffset(session->topic(), *partition, last_known_offset);
+  if (!known.ok()) return FailedStream<grpc::ByteBuffer>(gateway, method, known.status());
   PartitionStreamParams params{
       .topic = session->topic(),
-      .partition = static_cast<Partition>(assignment.partition()),
+      .partition = *partition,
       .format = format,
       .session = std::move(session),
       .last_known_offset = last_known_offset,

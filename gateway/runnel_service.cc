@@ -92,8 +92,13 @@ class PublishBatchesReactor final
     }
     const std::string topic = request.topic();
     std::optional<Partition> partition;
-    if (request.partition_plus_one() > 0) {
-      partition = static_cast<Partition>(request.partition_plus_one() - 1);
+    if (status.ok() && request.partition_plus_one() > 0) {
+      absl::StatusOr<Partition> p = ClientPartition(topic, request.partition_plus_one() - 1);
+      if (p.ok()) {
+        partition = *p;
+      } else {
+        status = p.status();
+      }
     }
     Slot* slot;
     {
@@ -401,11 +406,15 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnelServiceImpl::Read(grpc::Callba
   if (absl::Status s = ParseMessage(*raw, "Read", &request); !s.ok()) {
     return FailedStream<grpc::ByteBuffer>(gateway_, "Read", s);
   }
+  absl::StatusOr<Partition> partition = ClientPartition(request.topic(), request.partition());
+  if (!partition.ok()) return FailedStream<grpc::ByteBuffer>(gateway_, "Read", partition.status());
+  absl::StatusOr<Offset> offset = ClientOffset(request.topic(), *partition, request.offset());
+  if (!offset.ok()) return FailedStream<grpc::ByteBuffer>(gateway_, "Read", offset.status());
   PartitionStreamParams params{
       .topic = request.topic(),
-      .partition = static_cast<Partition>(request.partition()),
+      .partition = *partition,
       .format = request.format(),
-      .start = StartAt::At(static_cast<Offset>(request.offset())),
+      .start = StartAt::At(*offset),
       .max_records = BatchSize(request.max_records()),
   };
   return new PartitionStreamReactor(gateway_, blocking_, std::move(params));

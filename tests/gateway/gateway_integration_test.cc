@@ -527,6 +527,72 @@ TEST_F(GatewayIntegration, AnUndecodableBatchEndsPublishBatchesWithInvalidArgume
   EXPECT_EQ(described.partition_info(0).end_offset(), 1);
 }
 
+// Issue 13: partition and offset arguments narrowed without a check. HTTP's partition=2^32 read
+// partition 0, gRPC named partition 4,000,000,000 "-294967296", a Read at offset 2^63 waited
+// for its deadline, and HTTP past the end answered 200.
+grpc::Status ReadStatus(v1::Gateway::Stub& stub, const std::string& topic, uint32_t partition,
+                        uint64_t offset) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ReadRequest req;
+  req.set_topic(topic);
+  req.set_partition(partition);
+  req.set_offset(offset);
+  auto reader = stub.Read(&ctx, req);
+  v1::ReceiveBatchesReply reply;
+  while (reader->Read(&reply)) {
+  }
+  return reader->Finish();
+}
+
+TEST_F(GatewayIntegration, PartitionsAndOffsetsAreRangeCheckedOnEveryFront) {
+  StartGateway();
+  CreateStream("s");
+  EXPECT_EQ(Publish(Event("s", "only")).offset(), 0u);
+  constexpr uint64_t kTooFar = uint64_t{1} << 63;
+
+  auto wrapped = Http("GET", "/streams/s/records?partition=4294967296");
+  EXPECT_EQ(wrapped.first, 404) << wrapped.second;
+  EXPECT_THAT(wrapped.second, HasSubstr("no partition 4294967296"));
+  auto at_end = Http("GET", "/streams/s/records?offset=1");
+  EXPECT_EQ(at_end.first, 200);
+  EXPECT_THAT(at_end.second, HasSubstr("\"records\":[]"));
+  auto past_end = Http("GET", "/streams/s/records?offset=2");
+  EXPECT_EQ(past_end.first, 416) << past_end.second;
+  EXPECT_THAT(past_end.second, HasSubstr("stream 's'"));
+  EXPECT_EQ(Http("GET", absl::StrCat("/streams/s/records?offset=", kTooFar)).first, 416);
+
+  grpc::Status s = ReadStatus(gw_->runnel(), "s", 4'000'000'000u, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("no partition 4000000000"));
+  s = ReadStatus(gw_->runnel(), "s", 0, kTooFar);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << s.error_message();
+  s = ReadStatus(gw_->runnel(), "s", 0, 5);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << s.error_message();
+
+  s = Ack("s", "g", 4'000'000'000u, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("no partition 4000000000"));
+  s = Ack("s", "g", 0, kTooFar);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat("offset ", kTooFar)));
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto stream = gw_->runnel().PublishBatches(&ctx);
+  v1::PublishBatchRequest batch;
+  batch.set_topic("s");
+  batch.set_partition_plus_one(4'000'000'001u);
+  *batch.add_records() = Event("s", "x");
+  stream->Write(batch);
+  stream->WritesDone();
+  v1::PublishBatchReply reply;
+  EXPECT_FALSE(stream->Read(&reply));
+  s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("no partition 4000000000"));
+}
+
 TEST_F(GatewayIntegration, HttpApiProvisionsPublishesReadsAndRejectsBadInput) {
   StartGateway({"--store", "memory", "--max-record-bytes", "2000"});
   EXPECT_EQ(Http("GET", "/healthz").first, 200);
