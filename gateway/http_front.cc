@@ -110,8 +110,13 @@ HttpResponse HttpFront::Route(const HttpRequest& request, HttpRespond& respond, 
     return {.body = "ok\n"};
   }
   if (path == "/readyz") {
-    return ready_ ? HttpResponse{.body = "ready\n"}
-                  : HttpResponse{.status = 503, .body = "not ready\n"};
+    if (!ready_) return HttpResponse{.status = 503, .body = "not ready\n"};
+    if (check_) {
+      if (absl::Status s = check_(); !s.ok()) {
+        return HttpResponse{.status = 503, .body = absl::StrCat("not ready: ", s.message(), "\n")};
+      }
+    }
+    return HttpResponse{.body = "ready\n"};
   }
   if (path == "/metrics" && method == "GET") {
     return {.content_type = "text/plain; version=0.0.4; charset=utf-8", .body = metrics_->Render()};

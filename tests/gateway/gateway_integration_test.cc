@@ -1,11 +1,15 @@
 // The real runnel-gateway binary, driven over loopback by liiklus and runnel.v1 clients generated
 // from the protos, and over HTTP. Each test starts its own gateway on ports it picks itself.
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -17,6 +21,7 @@
 #include <boost/beast/http.hpp>
 #include <grpcpp/impl/client_unary_call.h>  // Raw calls with bytes no message decodes.
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "tests/gateway/gateway_fixture.h"
@@ -591,6 +596,147 @@ TEST_F(GatewayIntegration, PartitionsAndOffsetsAreRangeCheckedOnEveryFront) {
   s = stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("no partition 4000000000"));
+}
+
+// Issue 13: out of file descriptors. gRPC's own listener gave up for good on the first EMFILE,
+// and the HTTP accept loop retried at once (100 % CPU, a flood of log lines). Here the gateway
+// runs with 128 descriptors and a client holds 300 connections to its gRPC port.
+class DescriptorLimit : public GatewayIntegration {
+ protected:
+  // The gateway under `ulimit -n 128`.
+  void StartLimited(std::vector<std::string> args) {
+    std::vector<std::string> argv{"/bin/sh", "-c", "ulimit -n 128 && exec \"$0\" \"$@\"",
+                                  BuiltBinary("gateway/runnel-gateway"), "--host", "127.0.0.1",
+                                  "--port", "0", "--http-host", "127.0.0.1", "--http-port", "0",
+                                  "--store", "memory"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto child = ChildProcess::Start(argv, {}, absl::StrCat(dir_.path(), "/limited.log"));
+    ASSERT_TRUE(child.ok()) << child.status();
+    child_.emplace(*std::move(child));
+    auto line = child_->WaitForLogLine("runnel-gateway serving", absl::Seconds(30));
+    ASSERT_TRUE(line.ok()) << line.status();
+    grpc_port_ = FieldFromLogLine(*line, "grpc_port");
+    http_port_ = FieldFromLogLine(*line, "http_port");
+  }
+
+  // Opens `n` TCP connections to `port` that say nothing.
+  static std::vector<int> Connect(int port, int n) {
+    std::vector<int> fds;
+    for (int i = 0; i < n; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        if (fd >= 0) ::close(fd);
+        break;
+      }
+      fds.push_back(fd);
+    }
+    return fds;
+  }
+
+  // An HTTP GET on a fresh connection: the status, or -1 when no answer came within 2 s (plain
+  // sockets: Beast's timeouts do not apply to its blocking calls).
+  int HttpStatus(const std::string& target) {
+    std::vector<int> fds = Connect(http_port_, 1);
+    if (fds.empty()) return -1;
+    const int fd = fds[0];
+    timeval two_seconds{.tv_sec = 2, .tv_usec = 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &two_seconds, sizeof two_seconds);
+    const std::string request =
+        absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    std::string response;
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[256];
+      ssize_t n;
+      while (response.size() < 12 && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+        response.append(buf, static_cast<size_t>(n));
+      }
+    }
+    ::close(fd);
+    int status = -1;
+    if (response.size() < 12 || !absl::SimpleAtoi(response.substr(9, 3), &status)) return -1;
+    return status;
+  }
+
+  // Whether a new connection (not one opened before) gets a gRPC call through within `timeout`.
+  bool GrpcServes(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // A connection of its own.
+      auto stub = v1::Gateway::NewStub(grpc::CreateCustomChannel(
+          absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials(), args));
+      v1::ListStreamsRequest req;
+      v1::ListStreamsReply reply;
+      if (stub->ListStreams(Context(absl::Seconds(1)).get(), req, &reply).ok()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
+  std::optional<ChildProcess> child_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+TEST_F(DescriptorLimit, GrpcRecoversAndAcceptFailuresBackOffQuietly) {
+  StartLimited({});
+  ASSERT_TRUE(GrpcServes(absl::Seconds(10)));
+  std::vector<int> hogs = Connect(grpc_port_, 300);
+  ASSERT_GE(hogs.size(), 200u);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Out of descriptors now: not ready (or not answering at all), never 200. The probe waits in
+  // the HTTP backlog too, so the HTTP accept loop meets EMFILE as well.
+  EXPECT_NE(HttpStatus("/readyz"), 200);
+  const double cpu_before = ProcessCpuSeconds(child_->pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const double cpu = ProcessCpuSeconds(child_->pid()) - cpu_before;
+  EXPECT_LT(cpu, 0.5) << "the accept loops spin";
+  const std::string log = child_->Log();
+  size_t failures = 0;
+  for (size_t at = log.find("accept failed"); at != std::string::npos;
+       at = log.find("accept failed", at + 1)) {
+    ++failures;
+  }
+  EXPECT_GE(failures, 1u);
+  EXPECT_LE(failures, 4u) << "accept failures are logged at a bounded rate";
+
+  for (int fd : hogs) ::close(fd);
+  EXPECT_TRUE(GrpcServes(absl::Seconds(15))) << "gRPC did not recover";
+  EXPECT_EQ(HttpStatus("/readyz"), 200);
+}
+
+TEST_F(DescriptorLimit, HttpCapsConnectionsPerClientAndClosesStalledRequests) {
+  StartLimited({"--http-max-connections-per-client", "5", "--http-idle-timeout-seconds", "4"});
+  std::vector<int> held = Connect(http_port_, 5);
+  ASSERT_EQ(held.size(), 5u);
+  // The sixth is closed as soon as it is accepted.
+  std::vector<int> sixth = Connect(http_port_, 1);
+  ASSERT_EQ(sixth.size(), 1u);
+  timeval soon{.tv_sec = 1, .tv_usec = 500'000};  // Well before the idle timeout.
+  ::setsockopt(sixth[0], SOL_SOCKET, SO_RCVTIMEO, &soon, sizeof soon);
+  char c;
+  EXPECT_EQ(::recv(sixth[0], &c, 1, 0), 0) << "the connection over the cap stays open";
+  ::close(sixth[0]);
+  // A half-sent request is closed after the idle timeout, freeing its place.
+  const std::string partial = "GET /healthz HTTP/1.1\r\nHo";
+  ASSERT_EQ(::send(held[0], partial.data(), partial.size(), 0),
+            static_cast<ssize_t>(partial.size()));
+  timeval later{.tv_sec = 10, .tv_usec = 0};
+  ::setsockopt(held[0], SOL_SOCKET, SO_RCVTIMEO, &later, sizeof later);
+  EXPECT_EQ(::recv(held[0], &c, 1, 0), 0) << "the stalled request was not closed";
+  for (int fd : held) ::close(fd);
+  int status = -1;  // Once the server has seen them close, there is room again.
+  for (int i = 0; i < 20 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = HttpStatus("/healthz");
+  }
+  EXPECT_EQ(status, 200);
 }
 
 TEST_F(GatewayIntegration, HttpApiProvisionsPublishesReadsAndRejectsBadInput) {
