@@ -3,12 +3,14 @@
 
 #include "common/http_server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -106,6 +109,8 @@ struct ServerState {
   // disconnect only.
   std::mutex sessions_mu;
   std::unordered_set<Session*> sessions;  // GUARDED_BY(sessions_mu)
+  // Live sessions per client address, for max_connections_per_client.
+  std::unordered_map<std::string, int> per_client;  // GUARDED_BY(sessions_mu)
 };
 
 // One connection, following Beast's async server example: shared_from_this keeps it alive while
@@ -113,16 +118,18 @@ struct ServerState {
 // thread per io_context, so no strand is needed).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Socket socket, Executor ex, ServerState* state)
-      : stream_(std::move(socket)), ex_(ex), state_(state) {
-    std::lock_guard<std::mutex> lock(state_->sessions_mu);
+  // REQUIRES: state->sessions_mu held (the accept loop admits and registers in one step).
+  Session(Socket socket, Executor ex, ServerState* state, std::string client)
+      : stream_(std::move(socket)), ex_(ex), state_(state), client_(std::move(client)) {
     state_->sessions.insert(this);
+    ++state_->per_client[client_];
   }
 
   ~Session() {
     {
       std::lock_guard<std::mutex> lock(state_->sessions_mu);
       state_->sessions.erase(this);
+      if (--state_->per_client[client_] == 0) state_->per_client.erase(client_);
     }
     if (outstanding_) state_->Done();  // The handler dropped `respond` unanswered.
   }
@@ -244,6 +251,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Stream stream_;
   const Executor ex_;
   ServerState* const state_;
+  const std::string client_;  // The peer's address.
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string head_buf_;
@@ -264,10 +272,12 @@ class BeastHttpServer final : public HttpServer {
       guards_.emplace_back(contexts_.back()->get_executor());
     }
     acceptor_.emplace(*contexts_[0]);
+    retry_timer_.emplace(*contexts_[0]);
   }
 
   ~BeastHttpServer() override {
     Stop();
+    retry_timer_.reset();
     acceptor_.reset();  // Before the io_contexts it belongs to.
   }
 
@@ -289,6 +299,14 @@ class BeastHttpServer final : public HttpServer {
                                                  ":", options.port, ": ", ec.message()));
     }
     port_ = acceptor_->local_endpoint().port();
+    // Asio builds an io_context's reactor (an epoll fd and an eventfd) on first use and throws if
+    // it cannot: build every context's now, not when it gets its first connection, which may be
+    // when the process is out of descriptors (the throw would end the process).
+    for (auto& context : contexts_) {
+      tcp::socket probe(*context);
+      probe.open(endpoint.protocol(), ec);
+      probe.close(ec);
+    }
     Accept();
     for (auto& context : contexts_) {
       threads_.emplace_back([c = context.get()] { c->run(); });
@@ -297,6 +315,11 @@ class BeastHttpServer final : public HttpServer {
   }
 
   int port() const override { return port_; }
+
+  absl::Status AcceptStatus() const override {
+    std::lock_guard<std::mutex> lock(accept_mu_);
+    return accept_status_;
+  }
 
   void Stop() override {
     if (stopped_.exchange(true)) return;
@@ -328,25 +351,109 @@ class BeastHttpServer final : public HttpServer {
   }
 
  private:
+  // The accept loop runs on contexts_[0]'s thread.
   void Accept() {
     const Executor ex = contexts_[next_context_++ % contexts_.size()]->get_executor();
     acceptor_->async_accept(ex, [this, ex](beast::error_code ec, Socket s) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
-        RUNNEL_LOG(WARNING) << "HTTP accept failed" << Kv("error", ec.message());
-      } else {
-        s.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(s), ex, &state_)->Start();
+        if (ec == asio::error::connection_aborted || ec == asio::error::interrupted ||
+            ec == asio::error::would_block) {
+          Accept();
+          return;
+        }
+        // Out of descriptors (EMFILE, ENFILE) or memory: retrying at once fails again and
+        // spins (100 % CPU and a flood of log lines). Back off; waiting clients stay queued.
+        AcceptFailed(ec);
+        return;
       }
+      if (backoff_.count() > 0) {
+        backoff_ = std::chrono::milliseconds(0);
+        RUNNEL_LOG(INFO) << "HTTP accepting connections again";
+        std::lock_guard<std::mutex> lock(accept_mu_);
+        accept_status_ = absl::OkStatus();
+      }
+      Admit(std::move(s), ex);
       Accept();
     });
+  }
+
+  void AcceptFailed(const beast::error_code& ec) {
+    backoff_ = std::clamp<std::chrono::milliseconds>(backoff_ * 2, std::chrono::milliseconds(10),
+                                                     std::chrono::milliseconds(1000));
+    ++accept_failures_;
+    {
+      std::lock_guard<std::mutex> lock(accept_mu_);
+      accept_status_ = absl::UnavailableError(
+          absl::StrCat("the HTTP port cannot accept connections: ", ec.message()));
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_accept_log_) {
+      RUNNEL_LOG(WARNING) << "HTTP accept failed; retrying with backoff"
+                          << Kv("error", ec.message()) << Kv("failures", accept_failures_)
+                          << Kv("retry_ms", backoff_.count());
+      accept_failures_ = 0;
+      next_accept_log_ = now + std::chrono::seconds(10);
+    }
+    retry_timer_->expires_after(backoff_);
+    retry_timer_->async_wait([this](beast::error_code wait_ec) {
+      if (wait_ec || !acceptor_->is_open()) return;
+      Accept();
+    });
+  }
+
+  // Starts a session for `s`, or closes it at once past the connection limits.
+  void Admit(Socket s, Executor ex) {
+    beast::error_code ec;
+    s.set_option(tcp::no_delay(true), ec);
+    const tcp::endpoint peer = s.remote_endpoint(ec);
+    std::string client = ec ? std::string("unknown") : peer.address().to_string();
+    const HttpServerOptions& o = state_.options;
+    std::shared_ptr<Session> session;
+    {
+      std::lock_guard<std::mutex> lock(state_.sessions_mu);
+      const bool over_total =
+          o.max_connections > 0 && state_.sessions.size() >= static_cast<size_t>(o.max_connections);
+      auto it = state_.per_client.find(client);
+      const bool over_client = o.max_connections_per_client > 0 && it != state_.per_client.end() &&
+                               it->second >= o.max_connections_per_client;
+      if (!over_total && !over_client) {
+        session = std::make_shared<Session>(std::move(s), ex, &state_, std::move(client));
+      } else {
+        ++refused_;
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_refusal_log_) {
+          RUNNEL_LOG(WARNING) << "refusing HTTP connections: too many open"
+                              << Kv("client", client) << Kv("open", state_.sessions.size())
+                              << Kv("max_connections", o.max_connections)
+                              << Kv("max_connections_per_client", o.max_connections_per_client)
+                              << Kv("refused", refused_);
+          refused_ = 0;
+          next_refusal_log_ = now + std::chrono::seconds(10);
+        }
+      }
+    }
+    if (session == nullptr) {
+      s.close(ec);
+      return;
+    }
+    session->Start();
   }
 
   ServerState state_;  // Before the io_contexts: their pending handlers hold sessions.
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::optional<tcp::acceptor> acceptor_;
-  size_t next_context_ = 0;  // Used on contexts_[0]'s thread only.
+  std::optional<asio::steady_timer> retry_timer_;  // Accept's backoff.
+  // The accept loop's state, on contexts_[0]'s thread only.
+  size_t next_context_ = 0;
+  std::chrono::milliseconds backoff_{0};
+  int64_t accept_failures_ = 0;  // Since the last log line.
+  int64_t refused_ = 0;          // Since the last log line.
+  std::chrono::steady_clock::time_point next_accept_log_{};
+  std::chrono::steady_clock::time_point next_refusal_log_{};
+  mutable std::mutex accept_mu_;
+  absl::Status accept_status_;  // GUARDED_BY(accept_mu_)
   int port_ = 0;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};

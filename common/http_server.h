@@ -58,6 +58,11 @@ struct HttpServerOptions {
   uint64_t max_body_bytes = 1 << 20;
   // Idle keep-alive connections (and clients that stall mid-request) are closed after this long.
   int idle_timeout_seconds = 60;
+  // Connections open at once, in all and from one client address (0: no limit). A connection
+  // past either is closed as soon as it is accepted, so that one client (or a flood) cannot take
+  // every file descriptor of the process.
+  int max_connections = 4096;
+  int max_connections_per_client = 256;
 };
 
 // Thread-safe. Destruction stops it.
@@ -69,6 +74,10 @@ class HttpServer {
                                                            HttpHandler handler);
   virtual ~HttpServer() = default;
   virtual int port() const = 0;
+  // OK while accepting; UNAVAILABLE with the last error while accept() keeps failing (out of
+  // file descriptors or memory: it is retried with backoff, 10 ms doubling to 1 s, and logged at
+  // most every 10 s).
+  virtual absl::Status AcceptStatus() const = 0;
   // Stops accepting, closes connections and joins the threads. Idempotent.
   virtual void Stop() = 0;
   // Stops accepting, then waits until every request handed to the handler has been answered

@@ -47,6 +47,17 @@ absl::Status ParseUnsigned(const std::string& v, T* out) {
   return absl::OkStatus();
 }
 
+// A non-negative count that fits an int.
+absl::Status ParseCount(const std::string& v, int* out) {
+  int n;
+  if (!absl::SimpleAtoi(v, &n) || n < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", v, "' is not a count (a non-negative integer below 2^31)"));
+  }
+  *out = n;
+  return absl::OkStatus();
+}
+
 absl::Status ParseBool(const std::string& v, bool* out) {
   if (v.empty() || v == "true" || v == "1" || v == "yes") {
     *out = true;
@@ -105,6 +116,25 @@ const std::vector<Setting>& Settings() {
       {"http-host", "RUNNEL_GATEWAY_HTTP_HOST", "ADDRESS", "HTTP listen address. Default 0.0.0.0.",
        [](GatewayCommandLine& c, const std::string& v) {
          c.server.http_host = v;
+         return absl::OkStatus();
+       }},
+      {"http-max-connections", "RUNNEL_GATEWAY_HTTP_MAX_CONNECTIONS", "N",
+       "HTTP connections open at once; more are closed on accept (0 = no limit). Default 4096.",
+       [](GatewayCommandLine& c, const std::string& v) {
+         return ParseCount(v, &c.server.http_max_connections);
+       }},
+      {"http-max-connections-per-client", "RUNNEL_GATEWAY_HTTP_MAX_CONNECTIONS_PER_CLIENT", "N",
+       "HTTP connections open at once from one client address (0 = no limit). Default 256.",
+       [](GatewayCommandLine& c, const std::string& v) {
+         return ParseCount(v, &c.server.http_max_connections_per_client);
+       }},
+      {"http-idle-timeout-seconds", "RUNNEL_GATEWAY_HTTP_IDLE_TIMEOUT_SECONDS", "S",
+       "HTTP connections idle (or stalled mid-request) this long are closed. Default 60.",
+       [](GatewayCommandLine& c, const std::string& v) {
+         RUNNEL_RETURN_IF_ERROR(ParseCount(v, &c.server.http_idle_timeout_seconds));
+         if (c.server.http_idle_timeout_seconds == 0) {
+           return absl::InvalidArgumentError("the HTTP idle timeout must be at least 1 second");
+         }
          return absl::OkStatus();
        }},
       {"advertised-address", "RUNNEL_GATEWAY_ADVERTISED_ADDRESS", "HOST:PORT",

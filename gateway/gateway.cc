@@ -1,5 +1,6 @@
 #include "gateway/gateway.h"
 
+#include <limits>
 #include <random>
 #include <utility>
 
@@ -18,6 +19,22 @@ std::string NewSessionId() {
 }  // namespace
 
 // --- Session ---
+
+absl::StatusOr<Partition> ClientPartition(absl::string_view stream, uint64_t partition) {
+  if (partition > static_cast<uint64_t>(std::numeric_limits<Partition>::max())) {
+    return absl::NotFoundError(absl::StrCat("stream '", stream, "' has no partition ", partition));
+  }
+  return static_cast<Partition>(partition);
+}
+
+absl::StatusOr<Offset> ClientOffset(absl::string_view stream, Partition partition,
+                                    uint64_t offset) {
+  if (offset > static_cast<uint64_t>(std::numeric_limits<Offset>::max())) {
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is beyond the end of partition ",
+                                              partition, " of stream '", stream, "'"));
+  }
+  return static_cast<Offset>(offset);
+}
 
 absl::Status Session::Attach(Partition partition, SessionReceiver* receiver) {
   absl::MutexLock lock(&mu_);

@@ -36,6 +36,15 @@ struct RecordPosition {
   Offset offset = 0;
 };
 
+// --- Arguments from clients ---
+// A partition number as a client sent it (uint32 on gRPC, any integer on HTTP), checked before
+// it narrows to Partition so that it never wraps onto another partition or prints as a negative
+// number: NOT_FOUND naming the stream beyond the largest partition a stream can have.
+absl::StatusOr<Partition> ClientPartition(absl::string_view stream, uint64_t partition);
+// An offset as a client sent it, checked before it narrows to Offset: OUT_OF_RANGE beyond the
+// largest offset a partition can hold (2^63 - 1), which no partition reaches.
+absl::StatusOr<Offset> ClientOffset(absl::string_view stream, Partition partition, uint64_t offset);
+
 // Receives what happens to one subscription. Calls come from store threads, one at a time.
 class SessionListener {
  public:

@@ -4,16 +4,7 @@
 
 namespace runnel::gateway {
 
-grpc::ServerUnaryReactor* BeginUnary(Gateway* gateway, grpc::CallbackServerContext* context) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!gateway->BeginCall()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
-    return nullptr;
-  }
-  return reactor;
-}
-
-void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char* method,
+void FinishUnary(Gateway* gateway, UnaryCall* call, const char* method,
                  const absl::Status& status) {
   if (!status.ok()) {
     gateway->CountError("grpc", method, status.code());
@@ -22,23 +13,19 @@ void FinishUnary(Gateway* gateway, grpc::ServerUnaryReactor* reactor, const char
       RUNNEL_LOG(ERROR) << method << " failed" << Kv("status", status.ToString());
     }
   }
-  reactor->Finish(ToGrpcStatus(status));
+  call->Complete(ToGrpcStatus(status));
   gateway->EndCall();
 }
 
-grpc::ServerUnaryReactor* RunBlocking(Gateway* gateway, Executor* blocking,
-                                      grpc::CallbackServerContext* context, const char* method,
-                                      absl::AnyInvocable<absl::Status() &&> work) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway, context);
-  if (reactor == nullptr) return context->DefaultReactor();
-  auto task = [gateway, reactor, method, work = std::move(work)]() mutable {
-    FinishUnary(gateway, reactor, method, std::move(work)());
+void RunBlocking(Gateway* gateway, Executor* blocking, UnaryCall* call, const char* method,
+                 absl::AnyInvocable<absl::Status() &&> work) {
+  auto task = [gateway, call, method, work = std::move(work)]() mutable {
+    FinishUnary(gateway, call, method, std::move(work)());
   };
   if (!blocking->Submit(std::move(task))) {
-    FinishUnary(gateway, reactor, method,
+    FinishUnary(gateway, call, method,
                 absl::ResourceExhaustedError("gateway is overloaded: too many calls at once"));
   }
-  return reactor;
 }
 
 }  // namespace runnel::gateway

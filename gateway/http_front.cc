@@ -100,8 +100,13 @@ HttpResponse HttpFront::Route(const HttpRequest& request, HttpRespond& respond, 
     return {.body = "ok\n"};
   }
   if (path == "/readyz") {
-    return ready_ ? HttpResponse{.body = "ready\n"}
-                  : HttpResponse{.status = 503, .body = "not ready\n"};
+    if (!ready_) return HttpResponse{.status = 503, .body = "not ready\n"};
+    if (check_) {
+      if (absl::Status s = check_(); !s.ok()) {
+        return HttpResponse{.status = 503, .body = absl::StrCat("not ready: ", s.message(), "\n")};
+      }
+    }
+    return HttpResponse{.body = "ready\n"};
   }
   if (path == "/metrics" && method == "GET") {
     return {.content_type = "text/plain; version=0.0.4; charset=utf-8", .body = metrics_->Render()};
@@ -233,25 +238,36 @@ void HttpFront::PublishRecord(const std::string& name, const HttpRequest& reques
 }
 
 HttpResponse HttpFront::ReadRecords(const std::string& name, const HttpRequest& request) {
-  auto number = [&](const char* param, int64_t fallback, int64_t* out) {
+  auto number = [&](const char* param, uint64_t fallback, uint64_t* out) {
     auto it = request.query.find(param);
     if (it == request.query.end()) {
       *out = fallback;
       return true;
     }
-    return absl::SimpleAtoi(it->second, out) && *out >= 0;
+    return absl::SimpleAtoi(it->second, out);
   };
-  int64_t partition, offset, limit;
-  if (!number("partition", 0, &partition) || !number("offset", 0, &offset) ||
-      !number("limit", 100, &limit)) {
+  uint64_t partition_arg, offset_arg, limit_arg;
+  if (!number("partition", 0, &partition_arg) || !number("offset", 0, &offset_arg) ||
+      !number("limit", 100, &limit_arg)) {
     return JsonError(400, "partition, offset and limit must be non-negative integers");
   }
-  limit = std::clamp<int64_t>(limit, 1, 10'000);
-  absl::StatusOr<PartitionBounds> bounds =
-      gateway_->store().GetBounds(name, static_cast<Partition>(partition));
+  const int64_t limit = static_cast<int64_t>(std::clamp<uint64_t>(limit_arg, 1, 10'000));
+  absl::StatusOr<Partition> checked_partition = ClientPartition(name, partition_arg);
+  if (!checked_partition.ok()) return Failure(checked_partition.status(), "ReadRecords");
+  const Partition partition = *checked_partition;
+  absl::StatusOr<PartitionBounds> bounds = gateway_->store().GetBounds(name, partition);
   if (!bounds.ok()) return Failure(bounds.status(), "ReadRecords");
+  absl::StatusOr<Offset> checked_offset = ClientOffset(name, partition, offset_arg);
+  if (!checked_offset.ok()) return Failure(checked_offset.status(), "ReadRecords");
+  if (*checked_offset > bounds->end) {
+    // docs/errors.md: past the end is 416; at the end is an empty page (nothing yet).
+    return Failure(absl::OutOfRangeError(absl::StrCat(
+                       "offset ", *checked_offset, " is beyond the end of partition ", partition,
+                       " of stream '", name, "' (next offset ", bounds->end, ")")),
+                   "ReadRecords");
+  }
   json records = json::array();
-  offset = std::max(offset, bounds->start);
+  Offset offset = std::max(*checked_offset, bounds->start);
   if (offset < bounds->end) {
     absl::StatusOr<std::unique_ptr<PartitionReader>> reader = gateway_->store().OpenReader(
         name, static_cast<Partition>(partition), StartAt::At(offset));

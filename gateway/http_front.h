@@ -12,6 +12,7 @@
 //   PUT    /{namespace}/{stream}       riff provisioner: create "<namespace>_<stream>" → 201/200
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "common/http_server.h"
@@ -29,8 +30,10 @@ class HttpFront {
   // Serves one request. Runs on an HTTP server thread (ours: it may block on the store).
   void Handle(HttpRequest request, HttpRespond respond);
 
-  // /readyz answers 200 only while ready.
+  // /readyz answers 200 only while ready and `check` (when set) is OK; otherwise 503 with the
+  // check's message. Set before serving.
   void SetReady(bool ready) { ready_ = ready; }
+  void SetReadinessCheck(std::function<absl::Status()> check) { check_ = std::move(check); }
 
  private:
   HttpResponse Route(const HttpRequest& request, HttpRespond& respond, bool& responded);
@@ -44,6 +47,7 @@ class HttpFront {
   MetricsRegistry* const metrics_;
   const std::string advertised_;
   std::atomic<bool> ready_{false};
+  std::function<absl::Status()> check_;
 };
 
 // The HTTP status for a Status from the gateway core.

@@ -18,7 +18,7 @@ namespace {
 
 // Streams a session's partition assignments until the client cancels. Created by Subscribe,
 // deleted by OnDone. OnAssigned comes from store threads; writes go out one at a time.
-class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::SubscribeReply>,
+class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public SessionListener,
                                public DrainableCall {
  public:
@@ -53,7 +53,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
         liiklus::SubscribeReply reply;
         reply.mutable_assignment()->set_session_id(session_id);
         reply.mutable_assignment()->set_partition(static_cast<uint32_t>(p));
-        outbox_.push_back(std::move(reply));
+        outbox_.push_back(SerializeMessage(reply));
       }
     }
     Pump();
@@ -109,7 +109,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
 
   void Pump() {
     grpc::Status status;
-    const liiklus::SubscribeReply* message = nullptr;
+    const grpc::ByteBuffer* message = nullptr;
     {
       absl::MutexLock lock(&mu_);
       if (writing_) return;
@@ -134,150 +134,170 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<liiklus::Subscrib
   bool tracked_ = false;
   absl::Mutex mu_;
   std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
-  std::deque<liiklus::SubscribeReply> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
 
-grpc::ServerUnaryReactor* LiiklusServiceImpl::Publish(grpc::CallbackServerContext* context,
-                                                      const liiklus::PublishRequest* request,
-                                                      liiklus::PublishReply* reply) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
-  if (reactor == nullptr) return context->DefaultReactor();
-  absl::StatusOr<v1::Record> record = RecordFromPublish(*request);
-  if (!record.ok()) {
-    FinishUnary(gateway_, reactor, "Publish", record.status());
-    return reactor;
-  }
-  std::vector<v1::Record> records;
-  records.push_back(*std::move(record));
-  const absl::Time start = absl::Now();
+grpc::ServerUnaryReactor* LiiklusServiceImpl::Publish(grpc::CallbackServerContext*,
+                                                      const grpc::ByteBuffer* raw,
+                                                      grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<liiklus::PublishRequest, liiklus::PublishReply>;
   Gateway* gateway = gateway_;
-  gateway_->Publish(
-      request->topic(), std::move(records), std::nullopt,
-      [gateway, reactor, reply, topic = request->topic(),
-       start](absl::StatusOr<std::vector<RecordPosition>> positions) {
-        if (positions.ok()) {
-          reply->set_topic(topic);
-          reply->set_partition(static_cast<uint32_t>((*positions)[0].partition));
-          reply->set_offset(static_cast<uint64_t>((*positions)[0].offset));
-          gateway->PublishLatency("grpc").Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  return ServeUnary<liiklus::PublishRequest, liiklus::PublishReply>(
+      gateway_, "Publish", raw, response, [gateway](Call* call) {
+        absl::StatusOr<v1::Record> record = RecordFromPublish(call->request);
+        if (!record.ok()) {
+          FinishUnary(gateway, call, "Publish", record.status());
+          return;
         }
-        FinishUnary(gateway, reactor, "Publish", positions.status());
+        std::vector<v1::Record> records;
+        records.push_back(*std::move(record));
+        const absl::Time start = absl::Now();
+        gateway->Publish(
+            call->request.topic(), std::move(records), std::nullopt,
+            [gateway, call, start](absl::StatusOr<std::vector<RecordPosition>> positions) {
+              if (positions.ok()) {
+                call->reply.set_topic(call->request.topic());
+                call->reply.set_partition(static_cast<uint32_t>((*positions)[0].partition));
+                call->reply.set_offset(static_cast<uint64_t>((*positions)[0].offset));
+                gateway->PublishLatency("grpc").Observe(absl::ToDoubleSeconds(absl::Now() - start));
+              }
+              FinishUnary(gateway, call, "Publish", positions.status());
+            });
       });
-  return reactor;
 }
 
-grpc::ServerWriteReactor<liiklus::SubscribeReply>* LiiklusServiceImpl::Subscribe(
-    grpc::CallbackServerContext* context, const liiklus::SubscribeRequest* request) {
-  return new SubscribeReactor(gateway_, *request);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* LiiklusServiceImpl::Subscribe(
+    grpc::CallbackServerContext*, const grpc::ByteBuffer* raw) {
+  liiklus::SubscribeRequest request;
+  if (absl::Status s = ParseMessage(*raw, "Subscribe", &request); !s.ok()) {
+    return FailedStream<grpc::ByteBuffer>(gateway_, "Subscribe", s);
+  }
+  return new SubscribeReactor(gateway_, request);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* LiiklusServiceImpl::Receive(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
   liiklus::ReceiveRequest request;
-  if (grpc::Status s = ParseRequest(*raw, &request); !s.ok()) {
-    return FailedStream<grpc::ByteBuffer>(gateway_, "Receive", FromGrpcStatus(s));
+  if (absl::Status s = ParseMessage(*raw, "Receive", &request); !s.ok()) {
+    return FailedStream<grpc::ByteBuffer>(gateway_, "Receive", s);
   }
   // liiklus sends one record per reply; a store read fetches up to 256 of them at a time.
   return StartGroupRead(gateway_, blocking_, "Receive", request.assignment(), request.format(),
                         request.last_known_offset(), /*max_records=*/256, /*batched=*/false);
 }
 
-grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext* context,
-                                                  const liiklus::AckRequest* request,
-                                                  google::protobuf::Empty*) {
-  grpc::ServerUnaryReactor* reactor = BeginUnary(gateway_, context);
-  if (reactor == nullptr) return context->DefaultReactor();
-  std::string topic = request->topic();
-  GroupId group;
-  uint32_t partition = request->partition();
-  if (topic.empty() && request->has_assignment()) {
-    // The deprecated form names the subscription session instead.
-    std::shared_ptr<Session> session = gateway_->FindSession(request->assignment().session_id());
-    if (session == nullptr) {
-      FinishUnary(gateway_, reactor, "Ack",
-                  absl::NotFoundError(absl::StrCat("no subscription session '",
-                                                   request->assignment().session_id(), "'")));
-      return reactor;
-    }
-    topic = session->topic();
-    group = session->group();
-    partition = request->assignment().partition();
-  } else {
-    group = ParseGroupId(request->group(), request->group_version());
-  }
-  const Offset offset = static_cast<Offset>(request->offset());
+grpc::ServerUnaryReactor* LiiklusServiceImpl::Ack(grpc::CallbackServerContext*,
+                                                  const grpc::ByteBuffer* raw,
+                                                  grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<liiklus::AckRequest, google::protobuf::Empty>;
   Gateway* gateway = gateway_;
-  auto work = [gateway, reactor, topic, group, partition, offset]() {
-    if (topic.empty()) return absl::InvalidArgumentError("topic is required");
-    if (group.name.empty()) return absl::InvalidArgumentError("group is required");
-    absl::StatusOr<PartitionBounds> bounds =
-        gateway->store().GetBounds(topic, static_cast<Partition>(partition));
-    if (!bounds.ok()) return bounds.status();
-    if (offset < 0 || offset >= bounds->end) {
-      return absl::OutOfRangeError(absl::StrCat("cannot ack offset ", offset, " of partition ",
-                                                partition, " of '", topic,
-                                                "': the partition's last offset is ",
-                                                bounds->end - 1));
-    }
-    gateway->NoteGroup(topic, group.name);
-    gateway->store().CommitPosition(topic, group, static_cast<Partition>(partition), offset,
-                                    [gateway, reactor](absl::Status s) {
-                                      FinishUnary(gateway, reactor, "Ack", s);
-                                    });
-    return absl::OkStatus();
-  };
-  auto task = [gateway, reactor, work = std::move(work)]() mutable {
-    if (absl::Status s = work(); !s.ok()) FinishUnary(gateway, reactor, "Ack", s);
-  };
-  if (!blocking_->Submit(std::move(task))) {
-    FinishUnary(gateway_, reactor, "Ack", absl::ResourceExhaustedError("gateway is overloaded"));
-  }
-  return reactor;
+  Executor* blocking = blocking_;
+  return ServeUnary<liiklus::AckRequest, google::protobuf::Empty>(
+      gateway_, "Ack", raw, response, [gateway, blocking](Call* call) {
+        const liiklus::AckRequest& request = call->request;
+        std::string topic = request.topic();
+        GroupId group;
+        uint32_t partition = request.partition();
+        if (topic.empty() && request.has_assignment()) {
+          // The deprecated form names the subscription session instead.
+          std::shared_ptr<Session> session =
+              gateway->FindSession(request.assignment().session_id());
+          if (session == nullptr) {
+            FinishUnary(gateway, call, "Ack",
+                        absl::NotFoundError(absl::StrCat("no subscription session '",
+                                                         request.assignment().session_id(), "'")));
+            return;
+          }
+          topic = session->topic();
+          group = session->group();
+          partition = request.assignment().partition();
+        } else {
+          group = ParseGroupId(request.group(), request.group_version());
+        }
+        const uint64_t requested = request.offset();
+        auto work = [gateway, call, topic, group, partition, requested]() {
+          if (topic.empty()) return absl::InvalidArgumentError("topic is required");
+          if (group.name.empty()) return absl::InvalidArgumentError("group is required");
+          absl::StatusOr<Partition> p = ClientPartition(topic, partition);
+          if (!p.ok()) return p.status();
+          absl::StatusOr<PartitionBounds> bounds = gateway->store().GetBounds(topic, *p);
+          if (!bounds.ok()) return bounds.status();
+          absl::StatusOr<Offset> offset = ClientOffset(topic, *p, requested);
+          if (!offset.ok() || *offset >= bounds->end) {
+            return absl::OutOfRangeError(
+                absl::StrCat("cannot ack offset ", requested, " of partition ", partition,
+                             " of stream '", topic, "': its last offset is ", bounds->end - 1));
+          }
+          gateway->NoteGroup(topic, group.name);
+          gateway->store().CommitPosition(
+              topic, group, *p, *offset,
+              [gateway, call](absl::Status s) { FinishUnary(gateway, call, "Ack", s); });
+          return absl::OkStatus();
+        };
+        auto task = [gateway, call, work = std::move(work)]() mutable {
+          if (absl::Status s = work(); !s.ok()) FinishUnary(gateway, call, "Ack", s);
+        };
+        if (!blocking->Submit(std::move(task))) {
+          FinishUnary(gateway, call, "Ack", absl::ResourceExhaustedError("gateway is overloaded"));
+        }
+      });
 }
 
-grpc::ServerUnaryReactor* LiiklusServiceImpl::GetOffsets(grpc::CallbackServerContext* context,
-                                                         const liiklus::GetOffsetsRequest* request,
-                                                         liiklus::GetOffsetsReply* reply) {
+grpc::ServerUnaryReactor* LiiklusServiceImpl::GetOffsets(grpc::CallbackServerContext*,
+                                                         const grpc::ByteBuffer* raw,
+                                                         grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<liiklus::GetOffsetsRequest, liiklus::GetOffsetsReply>;
   Gateway* gateway = gateway_;
-  return RunBlocking(gateway_, blocking_, context, "GetOffsets", [gateway, request, reply]() -> absl::Status {
-    if (request->topic().empty()) return absl::InvalidArgumentError("topic is required");
-    if (request->group().empty()) return absl::InvalidArgumentError("group is required");
-    const GroupId group = ParseGroupId(request->group(), request->group_version());
-    RUNNEL_RETURN_IF_ERROR(gateway->store().GetStream(request->topic()).status());
-    absl::StatusOr<GroupPositions> positions =
-        gateway->store().GetPositions(request->topic(), group.name);
-    if (!positions.ok()) return positions.status();
-    auto it = positions->find(group.version);
-    if (it != positions->end()) {
-      for (const auto& [p, offset] : it->second) {
-        (*reply->mutable_offsets())[static_cast<uint32_t>(p)] = static_cast<uint64_t>(offset);
-      }
-    }
-    return absl::OkStatus();
-  });
+  Executor* blocking = blocking_;
+  return ServeUnary<liiklus::GetOffsetsRequest, liiklus::GetOffsetsReply>(
+      gateway_, "GetOffsets", raw, response, [gateway, blocking](Call* call) {
+        RunBlocking(gateway, blocking, call, "GetOffsets", [gateway, call]() -> absl::Status {
+          const liiklus::GetOffsetsRequest& request = call->request;
+          if (request.topic().empty()) return absl::InvalidArgumentError("topic is required");
+          if (request.group().empty()) return absl::InvalidArgumentError("group is required");
+          const GroupId group = ParseGroupId(request.group(), request.group_version());
+          RUNNEL_RETURN_IF_ERROR(gateway->store().GetStream(request.topic()).status());
+          absl::StatusOr<GroupPositions> positions =
+              gateway->store().GetPositions(request.topic(), group.name);
+          if (!positions.ok()) return positions.status();
+          auto it = positions->find(group.version);
+          if (it != positions->end()) {
+            for (const auto& [p, offset] : it->second) {
+              (*call->reply.mutable_offsets())[static_cast<uint32_t>(p)] =
+                  static_cast<uint64_t>(offset);
+            }
+          }
+          return absl::OkStatus();
+        });
+      });
 }
 
-grpc::ServerUnaryReactor* LiiklusServiceImpl::GetEndOffsets(
-    grpc::CallbackServerContext* context, const liiklus::GetEndOffsetsRequest* request,
-    liiklus::GetEndOffsetsReply* reply) {
+grpc::ServerUnaryReactor* LiiklusServiceImpl::GetEndOffsets(grpc::CallbackServerContext*,
+                                                            const grpc::ByteBuffer* raw,
+                                                            grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<liiklus::GetEndOffsetsRequest, liiklus::GetEndOffsetsReply>;
   Gateway* gateway = gateway_;
-  return RunBlocking(gateway_, blocking_, context, "GetEndOffsets", [gateway, request, reply]() -> absl::Status {
-    absl::StatusOr<StreamSpec> spec = gateway->store().GetStream(request->topic());
-    if (!spec.ok()) return spec.status();
-    for (Partition p = 0; p < spec->partitions; ++p) {
-      absl::StatusOr<PartitionBounds> bounds = gateway->store().GetBounds(spec->name, p);
-      if (!bounds.ok()) return bounds.status();
-      // The offset of the last record; an empty partition reports 0 rather than wrapping to
-      // 2^64-1 as liiklus on Kafka does (which makes KEDA see endless lag).
-      (*reply->mutable_offsets())[static_cast<uint32_t>(p)] =
-          static_cast<uint64_t>(std::max<Offset>(0, bounds->end - 1));
-    }
-    return absl::OkStatus();
-  });
+  Executor* blocking = blocking_;
+  return ServeUnary<liiklus::GetEndOffsetsRequest, liiklus::GetEndOffsetsReply>(
+      gateway_, "GetEndOffsets", raw, response, [gateway, blocking](Call* call) {
+        RunBlocking(gateway, blocking, call, "GetEndOffsets", [gateway, call]() -> absl::Status {
+          absl::StatusOr<StreamSpec> spec = gateway->store().GetStream(call->request.topic());
+          if (!spec.ok()) return spec.status();
+          for (Partition p = 0; p < spec->partitions; ++p) {
+            absl::StatusOr<PartitionBounds> bounds = gateway->store().GetBounds(spec->name, p);
+            if (!bounds.ok()) return bounds.status();
+            // The offset of the last record; an empty partition reports 0 rather than wrapping
+            // to 2^64-1 as liiklus on Kafka does (which makes KEDA see endless lag).
+            (*call->reply.mutable_offsets())[static_cast<uint32_t>(p)] =
+                static_cast<uint64_t>(std::max<Offset>(0, bounds->end - 1));
+          }
+          return absl::OkStatus();
+        });
+      });
 }
 
 }  // namespace runnel::gateway

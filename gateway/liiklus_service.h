@@ -9,17 +9,20 @@
 
 namespace runnel::gateway {
 
-// The callback service, with Receive registered raw: its replies are written as bytes encoded
-// straight from the store's records (gateway/partition_stream.h). The request and reply types
-// on the wire are unchanged.
-using LiiklusServiceBase = liiklus::LiiklusService::WithCallbackMethod_Publish<
-    liiklus::LiiklusService::WithCallbackMethod_Subscribe<
+// The callback service with every method registered raw (gateway/grpc_calls.h): requests are
+// parsed here, so that bytes that do not decode answer INVALID_ARGUMENT with a message, and
+// Receive's replies are written as bytes encoded straight from the store's records
+// (gateway/partition_stream.h). The request and reply types on the wire are unchanged.
+using LiiklusServiceBase = liiklus::LiiklusService::WithRawCallbackMethod_Publish<
+    liiklus::LiiklusService::WithRawCallbackMethod_Subscribe<
         liiklus::LiiklusService::WithRawCallbackMethod_Receive<
-            liiklus::LiiklusService::WithCallbackMethod_Ack<
-                liiklus::LiiklusService::WithCallbackMethod_GetOffsets<
-                    liiklus::LiiklusService::WithCallbackMethod_GetEndOffsets<
+            liiklus::LiiklusService::WithRawCallbackMethod_Ack<
+                liiklus::LiiklusService::WithRawCallbackMethod_GetOffsets<
+                    liiklus::LiiklusService::WithRawCallbackMethod_GetEndOffsets<
                         liiklus::LiiklusService::Service>>>>>>;
 
+// Each method takes its liiklus request serialized and answers its liiklus reply(ies)
+// serialized.
 class LiiklusServiceImpl final : public LiiklusServiceBase {
  public:
   // `blocking` runs the store calls that may block (positions, bounds).
@@ -27,26 +30,22 @@ class LiiklusServiceImpl final : public LiiklusServiceBase {
       : gateway_(gateway), blocking_(blocking) {}
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
-                                    const liiklus::PublishRequest* request,
-                                    liiklus::PublishReply* reply) override;
-  grpc::ServerWriteReactor<liiklus::SubscribeReply>* Subscribe(
-      grpc::CallbackServerContext* context, const liiklus::SubscribeRequest* request) override;
-  // Raw: the request is a serialized liiklus::ReceiveRequest, each reply a serialized
-  // liiklus::ReceiveReply.
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* reply) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Receive(grpc::CallbackServerContext* context,
                                                       const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* context,
-                                const liiklus::AckRequest* request,
-                                google::protobuf::Empty* reply) override;
+                                const grpc::ByteBuffer* request, grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* GetOffsets(grpc::CallbackServerContext* context,
-                                       const liiklus::GetOffsetsRequest* request,
-                                       liiklus::GetOffsetsReply* reply) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* GetEndOffsets(grpc::CallbackServerContext* context,
-                                          const liiklus::GetEndOffsetsRequest* request,
-                                          liiklus::GetEndOffsetsReply* reply) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* reply) override;
 
  private:
-
   Gateway* const gateway_;
   Executor* const blocking_;
 };

@@ -61,13 +61,6 @@ inline grpc::ByteBuffer OwningByteBuffer(std::string bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-// Parses a raw method's request; the status gRPC gives a request it cannot parse otherwise.
-template <typename Request>
-grpc::Status ParseRequest(const grpc::ByteBuffer& raw, Request* request) {
-  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer; this copies slice references.
-  return grpc::SerializationTraits<Request>::Deserialize(&copy, request);
-}
-
 class PartitionStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                      public SessionReceiver,
                                      public DrainableCall {
@@ -299,9 +292,13 @@ inline grpc::ServerWriteReactor<grpc::ByteBuffer>* StartGroupRead(
         absl::NotFoundError(absl::StrCat("no subscription session '", assignment.session_id(),
                                          "' (it ended, or the gateway restarted): subscribe again")));
   }
+  absl::StatusOr<Partition> partition = ClientPartition(session->topic(), assignment.partition());
+  if (!partition.ok()) return FailedStream<grpc::ByteBuffer>(gateway, method, partition.status());
+  absl::StatusOr<Offset> known = ClientOffset(session->topic(), *partition, last_known_offset);
+  if (!known.ok()) return FailedStream<grpc::ByteBuffer>(gateway, method, known.status());
   PartitionStreamParams params{
       .topic = session->topic(),
-      .partition = static_cast<Partition>(assignment.partition()),
+      .partition = *partition,
       .format = format,
       .session = std::move(session),
       .last_known_offset = last_known_offset,

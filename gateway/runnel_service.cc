@@ -20,7 +20,7 @@ constexpr uint32_t kMaxBatchRecords = 10'000;
 // in request order. Reading pauses while the window is full (backpressure to the client).
 // Finish is only called once no publish is in flight, so store callbacks never outlive it.
 class PublishBatchesReactor final
-    : public grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply>,
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public DrainableCall {
  public:
   explicit PublishBatchesReactor(Gateway* gateway) : gateway_(gateway) {
@@ -30,7 +30,7 @@ class PublishBatchesReactor final
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway is shutting down"));
       return;
     }
-    StartRead(&request_);
+    StartRead(&raw_request_);
   }
 
   // DrainableCall: stop reading, acknowledge what is in flight, then end with UNAVAILABLE so
@@ -45,7 +45,7 @@ class PublishBatchesReactor final
 
  private:
   struct Slot {
-    std::optional<absl::StatusOr<v1::PublishBatchReply>> result;
+    std::optional<absl::StatusOr<grpc::ByteBuffer>> result;  // A serialized reply.
   };
 
   // grpc::ServerBidiReactor
@@ -70,10 +70,19 @@ class PublishBatchesReactor final
       Pump();
       return;
     }
+    // A message that does not decode fails the stream; the client must not take the end of the
+    // stream for an acknowledgement of what it sent after it.
+    v1::PublishBatchRequest request;
+    absl::Status status = ParseMessage(raw_request_, "PublishBatches", &request);
+    ++messages_read_;
+    if (!status.ok()) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat(status.message(), " (message ", messages_read_, " of the stream)"));
+    }
     std::vector<v1::Record> records;
-    records.reserve(request_.records_size());
-    absl::Status status;
-    for (liiklus::PublishRequest& r : *request_.mutable_records()) {
+    records.reserve(request.records_size());
+    for (liiklus::PublishRequest& r : *request.mutable_records()) {
+      if (!status.ok()) break;
       absl::StatusOr<v1::Record> record = RecordFromPublish(std::move(r));
       if (!record.ok()) {
         status = record.status();
@@ -81,10 +90,15 @@ class PublishBatchesReactor final
       }
       records.push_back(*std::move(record));
     }
-    const std::string topic = request_.topic();
+    const std::string topic = request.topic();
     std::optional<Partition> partition;
-    if (request_.partition_plus_one() > 0) {
-      partition = static_cast<Partition>(request_.partition_plus_one() - 1);
+    if (status.ok() && request.partition_plus_one() > 0) {
+      absl::StatusOr<Partition> p = ClientPartition(topic, request.partition_plus_one() - 1);
+      if (p.ok()) {
+        partition = *p;
+      } else {
+        status = p.status();
+      }
     }
     Slot* slot;
     {
@@ -92,6 +106,8 @@ class PublishBatchesReactor final
       slots_.emplace_back();
       slot = &slots_.back();
       ++in_flight_;
+      // Nothing after a refused batch is published: the stream ends with its error.
+      if (!status.ok()) refused_ = true;
       // reading_ stays true until this batch has been handed to the store: were it cleared here
       // with the window full, a Pump() on another thread could start the next read, and that
       // batch could reach the store first and land before this one.
@@ -115,17 +131,18 @@ class PublishBatchesReactor final
                             pos->set_partition(static_cast<uint32_t>(p.partition));
                             pos->set_offset(static_cast<uint64_t>(p.offset));
                           }
-                          Complete(slot, std::move(reply));
+                          Complete(slot, SerializeMessage(reply));
                         });
     }
     bool read_more;
     {
       absl::MutexLock lock(&mu_);
-      read_more = !finished_ && !failure_ && !draining_ && slots_.size() < kMaxBatchesInFlight;
+      read_more =
+          !finished_ && !failure_ && !refused_ && !draining_ && slots_.size() < kMaxBatchesInFlight;
       reading_ = read_more;
     }
     if (read_more) {
-      StartRead(&request_);
+      StartRead(&raw_request_);
     } else {
       Pump();  // A completion that came while reading_ was set may have left work undone.
     }
@@ -154,7 +171,7 @@ class PublishBatchesReactor final
     delete this;
   }
 
-  void Complete(Slot* slot, absl::StatusOr<v1::PublishBatchReply> result) {
+  void Complete(Slot* slot, absl::StatusOr<grpc::ByteBuffer> result) {
     {
       absl::MutexLock lock(&mu_);
       slot->result = std::move(result);
@@ -167,7 +184,7 @@ class PublishBatchesReactor final
   // the client is done (or something failed) and nothing is in flight.
   void Pump() {
     enum { kNothing, kWrite, kFinish, kRead } action = kNothing;
-    const v1::PublishBatchReply* message = nullptr;
+    const grpc::ByteBuffer* message = nullptr;
     grpc::Status status;
     {
       absl::MutexLock lock(&mu_);
@@ -194,7 +211,7 @@ class PublishBatchesReactor final
             status = grpc::Status::OK;
           }
           action = kFinish;
-        } else if (!failure_ && !draining_ && !reading_ && !reads_done_ &&
+        } else if (!failure_ && !refused_ && !draining_ && !reading_ && !reads_done_ &&
                    slots_.size() < kMaxBatchesInFlight) {
           reading_ = true;
           action = kRead;
@@ -213,7 +230,7 @@ class PublishBatchesReactor final
         Finish(status);
         break;
       case kRead:
-        StartRead(&request_);
+        StartRead(&raw_request_);
         break;
       case kNothing:
         break;
@@ -222,7 +239,8 @@ class PublishBatchesReactor final
 
   Gateway* const gateway_;
   bool tracked_ = false;
-  v1::PublishBatchRequest request_;  // Owned by the read in flight.
+  grpc::ByteBuffer raw_request_;  // Owned by the read in flight.
+  int64_t messages_read_ = 0;     // Touched only by OnReadDone (one read at a time).
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // Batches not yet acknowledged, in order.
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
@@ -232,6 +250,7 @@ class PublishBatchesReactor final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool client_done_ ABSL_GUARDED_BY(mu_) = false;  // The client half-closed.
+  bool refused_ ABSL_GUARDED_BY(mu_) = false;      // A batch was refused: read no more.
   std::optional<absl::Status> failure_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -276,82 +295,105 @@ absl::StatusOr<v1::Stream> DescribeStream(RecordStore& store, absl::string_view 
   return ToProto(*spec, bounds);
 }
 
-grpc::ServerUnaryReactor* RunnelServiceImpl::CreateStream(grpc::CallbackServerContext* context,
-                                                          const v1::CreateStreamRequest* request,
-                                                          v1::Stream* reply) {
+grpc::ServerUnaryReactor* RunnelServiceImpl::CreateStream(grpc::CallbackServerContext*,
+                                                          const grpc::ByteBuffer* raw,
+                                                          grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<v1::CreateStreamRequest, v1::Stream>;
   Gateway* gateway = gateway_;
-  return RunBlocking(gateway_, blocking_, context, "CreateStream", [gateway, request, reply]() -> absl::Status {
-    const StreamSpec wanted = FromProto(request->stream());
-    absl::StatusOr<StreamSpec> created = gateway->store().CreateStream(wanted);
-    if (created.status().code() == absl::StatusCode::kAlreadyExists && request->if_not_exists()) {
-      absl::StatusOr<StreamSpec> existing = gateway->store().GetStream(wanted.name);
-      if (!existing.ok()) return existing.status();
-      if (existing->partitions != wanted.partitions ||
-          existing->content_type != wanted.content_type) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "stream '", wanted.name, "' exists with ", existing->partitions,
-            " partition(s) and content type '", existing->content_type, "'"));
-      }
-    } else if (!created.ok()) {
-      return created.status();
-    } else {
-      RUNNEL_LOG(INFO) << "created stream" << Kv("stream", created->name)
-                       << Kv("partitions", created->partitions)
-                       << Kv("content_type", created->content_type);
-    }
-    absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), wanted.name);
-    if (!described.ok()) return described.status();
-    *reply = *std::move(described);
-    return absl::OkStatus();
-  });
+  Executor* blocking = blocking_;
+  return ServeUnary<v1::CreateStreamRequest, v1::Stream>(
+      gateway_, "CreateStream", raw, response, [gateway, blocking](Call* call) {
+        RunBlocking(gateway, blocking, call, "CreateStream", [gateway, call]() -> absl::Status {
+          const v1::CreateStreamRequest& request = call->request;
+          const StreamSpec wanted = FromProto(request.stream());
+          absl::StatusOr<StreamSpec> created = gateway->store().CreateStream(wanted);
+          if (created.status().code() == absl::StatusCode::kAlreadyExists &&
+              request.if_not_exists()) {
+            absl::StatusOr<StreamSpec> existing = gateway->store().GetStream(wanted.name);
+            if (!existing.ok()) return existing.status();
+            if (existing->partitions != wanted.partitions ||
+                existing->content_type != wanted.content_type) {
+              return absl::AlreadyExistsError(
+                  absl::StrCat("stream '", wanted.name, "' exists with ", existing->partitions,
+                               " partition(s) and content type '", existing->content_type, "'"));
+            }
+          } else if (!created.ok()) {
+            return created.status();
+          } else {
+            RUNNEL_LOG(INFO) << "created stream" << Kv("stream", created->name)
+                             << Kv("partitions", created->partitions)
+                             << Kv("content_type", created->content_type);
+          }
+          absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), wanted.name);
+          if (!described.ok()) return described.status();
+          call->reply = *std::move(described);
+          return absl::OkStatus();
+        });
+      });
 }
 
-grpc::ServerUnaryReactor* RunnelServiceImpl::GetStream(grpc::CallbackServerContext* context,
-                                                       const v1::GetStreamRequest* request,
-                                                       v1::Stream* reply) {
+grpc::ServerUnaryReactor* RunnelServiceImpl::GetStream(grpc::CallbackServerContext*,
+                                                       const grpc::ByteBuffer* raw,
+                                                       grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<v1::GetStreamRequest, v1::Stream>;
   Gateway* gateway = gateway_;
-  return RunBlocking(gateway_, blocking_, context, "GetStream", [gateway, request, reply]() -> absl::Status {
-    absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), request->name());
-    if (!described.ok()) return described.status();
-    *reply = *std::move(described);
-    return absl::OkStatus();
-  });
+  Executor* blocking = blocking_;
+  return ServeUnary<v1::GetStreamRequest, v1::Stream>(
+      gateway_, "GetStream", raw, response, [gateway, blocking](Call* call) {
+        RunBlocking(gateway, blocking, call, "GetStream", [gateway, call]() -> absl::Status {
+          absl::StatusOr<v1::Stream> described =
+              DescribeStream(gateway->store(), call->request.name());
+          if (!described.ok()) return described.status();
+          call->reply = *std::move(described);
+          return absl::OkStatus();
+        });
+      });
 }
 
-grpc::ServerUnaryReactor* RunnelServiceImpl::ListStreams(grpc::CallbackServerContext* context,
-                                                         const v1::ListStreamsRequest*,
-                                                         v1::ListStreamsReply* reply) {
+grpc::ServerUnaryReactor* RunnelServiceImpl::ListStreams(grpc::CallbackServerContext*,
+                                                         const grpc::ByteBuffer* raw,
+                                                         grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<v1::ListStreamsRequest, v1::ListStreamsReply>;
   Gateway* gateway = gateway_;
-  return RunBlocking(gateway_, blocking_, context, "ListStreams", [gateway, reply]() -> absl::Status {
-    for (const StreamSpec& spec : gateway->store().ListStreams()) {
-      absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), spec.name);
-      if (described.ok()) *reply->add_streams() = *std::move(described);
-    }
-    return absl::OkStatus();
-  });
+  Executor* blocking = blocking_;
+  return ServeUnary<v1::ListStreamsRequest, v1::ListStreamsReply>(
+      gateway_, "ListStreams", raw, response, [gateway, blocking](Call* call) {
+        RunBlocking(gateway, blocking, call, "ListStreams", [gateway, call]() -> absl::Status {
+          for (const StreamSpec& spec : gateway->store().ListStreams()) {
+            absl::StatusOr<v1::Stream> described = DescribeStream(gateway->store(), spec.name);
+            if (described.ok()) *call->reply.add_streams() = *std::move(described);
+          }
+          return absl::OkStatus();
+        });
+      });
 }
 
-grpc::ServerUnaryReactor* RunnelServiceImpl::DeleteStream(grpc::CallbackServerContext* context,
-                                                          const v1::DeleteStreamRequest* request,
-                                                          v1::DeleteStreamReply*) {
+grpc::ServerUnaryReactor* RunnelServiceImpl::DeleteStream(grpc::CallbackServerContext*,
+                                                          const grpc::ByteBuffer* raw,
+                                                          grpc::ByteBuffer* response) {
+  using Call = RawUnaryCall<v1::DeleteStreamRequest, v1::DeleteStreamReply>;
   Gateway* gateway = gateway_;
-  return RunBlocking(gateway_, blocking_, context, "DeleteStream", [gateway, request]() -> absl::Status {
-    absl::Status s = gateway->store().DeleteStream(request->name());
-    if (s.ok()) RUNNEL_LOG(INFO) << "deleted stream" << Kv("stream", request->name());
-    return s;
-  });
+  Executor* blocking = blocking_;
+  return ServeUnary<v1::DeleteStreamRequest, v1::DeleteStreamReply>(
+      gateway_, "DeleteStream", raw, response, [gateway, blocking](Call* call) {
+        RunBlocking(gateway, blocking, call, "DeleteStream", [gateway, call]() -> absl::Status {
+          absl::Status s = gateway->store().DeleteStream(call->request.name());
+          if (s.ok()) RUNNEL_LOG(INFO) << "deleted stream" << Kv("stream", call->request.name());
+          return s;
+        });
+      });
 }
 
-grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply>*
-RunnelServiceImpl::PublishBatches(grpc::CallbackServerContext*) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RunnelServiceImpl::PublishBatches(
+    grpc::CallbackServerContext*) {
   return new PublishBatchesReactor(gateway_);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnelServiceImpl::ReceiveBatches(
     grpc::CallbackServerContext*, const grpc::ByteBuffer* raw) {
   v1::ReceiveBatchesRequest request;
-  if (grpc::Status s = ParseRequest(*raw, &request); !s.ok()) {
-    return FailedStream<grpc::ByteBuffer>(gateway_, "ReceiveBatches", FromGrpcStatus(s));
+  if (absl::Status s = ParseMessage(*raw, "ReceiveBatches", &request); !s.ok()) {
+    return FailedStream<grpc::ByteBuffer>(gateway_, "ReceiveBatches", s);
   }
   return StartGroupRead(gateway_, blocking_, "ReceiveBatches", request.assignment(),
                         request.format(), request.last_known_offset(),
@@ -361,14 +403,18 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnelServiceImpl::ReceiveBatches(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnelServiceImpl::Read(grpc::CallbackServerContext*,
                                                                     const grpc::ByteBuffer* raw) {
   v1::ReadRequest request;
-  if (grpc::Status s = ParseRequest(*raw, &request); !s.ok()) {
-    return FailedStream<grpc::ByteBuffer>(gateway_, "Read", FromGrpcStatus(s));
+  if (absl::Status s = ParseMessage(*raw, "Read", &request); !s.ok()) {
+    return FailedStream<grpc::ByteBuffer>(gateway_, "Read", s);
   }
+  absl::StatusOr<Partition> partition = ClientPartition(request.topic(), request.partition());
+  if (!partition.ok()) return FailedStream<grpc::ByteBuffer>(gateway_, "Read", partition.status());
+  absl::StatusOr<Offset> offset = ClientOffset(request.topic(), *partition, request.offset());
+  if (!offset.ok()) return FailedStream<grpc::ByteBuffer>(gateway_, "Read", offset.status());
   PartitionStreamParams params{
       .topic = request.topic(),
-      .partition = static_cast<Partition>(request.partition()),
+      .partition = *partition,
       .format = request.format(),
-      .start = StartAt::At(static_cast<Offset>(request.offset())),
+      .start = StartAt::At(*offset),
       .max_records = BatchSize(request.max_records()),
   };
   return new PartitionStreamReactor(gateway_, blocking_, std::move(params));

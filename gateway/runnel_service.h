@@ -11,39 +11,45 @@ namespace runnel::gateway {
 v1::Stream ToProto(const StreamSpec& spec, const std::vector<PartitionBounds>& bounds);
 StreamSpec FromProto(const v1::Stream& stream);
 
-// The callback service, with ReceiveBatches and Read registered raw: their replies are written
-// as bytes encoded straight from the store's records (gateway/partition_stream.h). The request
-// and reply types on the wire are unchanged.
-using RunnelServiceBase = v1::Gateway::WithCallbackMethod_CreateStream<
-    v1::Gateway::WithCallbackMethod_GetStream<v1::Gateway::WithCallbackMethod_ListStreams<
-        v1::Gateway::WithCallbackMethod_DeleteStream<v1::Gateway::WithCallbackMethod_PublishBatches<
-            v1::Gateway::WithRawCallbackMethod_ReceiveBatches<
-                v1::Gateway::WithRawCallbackMethod_Read<v1::Gateway::Service>>>>>>>;
+// The callback service with every method registered raw (gateway/grpc_calls.h): requests and
+// stream messages are parsed here, so that bytes that do not decode end the call with
+// INVALID_ARGUMENT and a message, and ReceiveBatches' and Read's replies are written as bytes
+// encoded straight from the store's records (gateway/partition_stream.h). The request and reply
+// types on the wire are unchanged.
+using RunnelServiceBase = v1::Gateway::WithRawCallbackMethod_CreateStream<
+    v1::Gateway::WithRawCallbackMethod_GetStream<v1::Gateway::WithRawCallbackMethod_ListStreams<
+        v1::Gateway::WithRawCallbackMethod_DeleteStream<
+            v1::Gateway::WithRawCallbackMethod_PublishBatches<
+                v1::Gateway::WithRawCallbackMethod_ReceiveBatches<
+                    v1::Gateway::WithRawCallbackMethod_Read<v1::Gateway::Service>>>>>>>;
 
+// Each method takes its runnel.v1 request (or stream messages) serialized and answers its
+// reply(ies) serialized.
 class RunnelServiceImpl final : public RunnelServiceBase {
  public:
   RunnelServiceImpl(Gateway* gateway, Executor* blocking) : gateway_(gateway), blocking_(blocking) {}
 
   grpc::ServerUnaryReactor* CreateStream(grpc::CallbackServerContext* context,
-                                         const v1::CreateStreamRequest* request,
-                                         v1::Stream* reply) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* GetStream(grpc::CallbackServerContext* context,
-                                      const v1::GetStreamRequest* request,
-                                      v1::Stream* reply) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* ListStreams(grpc::CallbackServerContext* context,
-                                        const v1::ListStreamsRequest* request,
-                                        v1::ListStreamsReply* reply) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* DeleteStream(grpc::CallbackServerContext* context,
-                                         const v1::DeleteStreamRequest* request,
-                                         v1::DeleteStreamReply* reply) override;
-  grpc::ServerBidiReactor<v1::PublishBatchRequest, v1::PublishBatchReply>* PublishBatches(
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* reply) override;
+  // Each message a serialized v1::PublishBatchRequest, each reply a serialized
+  // v1::PublishBatchReply. A message that does not decode ends the stream with
+  // INVALID_ARGUMENT once the batches before it are acknowledged; nothing after it is published.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* PublishBatches(
       grpc::CallbackServerContext* context) override;
-  // Raw: the request is a serialized v1::ReceiveBatchesRequest, each reply a serialized
-  // v1::ReceiveBatchesReply.
+  // Each reply a serialized v1::ReceiveBatchesReply.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* ReceiveBatches(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) override;
-  // Raw: the request is a serialized v1::ReadRequest, each reply a serialized
-  // v1::ReceiveBatchesReply.
+  // Each reply a serialized v1::ReceiveBatchesReply.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Read(grpc::CallbackServerContext* context,
                                                    const grpc::ByteBuffer* request) override;
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/executor.h"
@@ -12,6 +13,7 @@
 #include "gateway/http_front.h"
 #include "gateway/liiklus_service.h"
 #include "gateway/runnel_service.h"
+#include "gateway/tcp_listener.h"
 
 namespace runnel::gateway {
 namespace {
@@ -37,18 +39,21 @@ class GatewayServerImpl final : public GatewayServer {
     liiklus_ = std::make_unique<LiiklusServiceImpl>(gateway_.get(), blocking_.get());
     runnel_ = std::make_unique<RunnelServiceImpl>(gateway_.get(), blocking_.get());
 
+    // No listening port of gRPC's own: gateway/tcp_listener.h says why.
     grpc::ServerBuilder builder;
-    const std::string address = absl::StrCat(options_.grpc_host, ":", options_.grpc_port);
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &grpc_port_);
     builder.RegisterService(liiklus_.get());
     builder.RegisterService(runnel_.get());
     builder.SetMaxReceiveMessageSize(64 << 20);
     builder.SetMaxSendMessageSize(64 << 20);
     server_ = builder.BuildAndStart();
-    if (server_ == nullptr || grpc_port_ == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", address,
-                                                 " (is the port taken?)"));
-    }
+    if (server_ == nullptr) return absl::InternalError("cannot start the gRPC server");
+    grpc::Server* server = server_.get();
+    absl::StatusOr<std::unique_ptr<TcpListener>> listener =
+        TcpListener::Start("gRPC", options_.grpc_host, options_.grpc_port,
+                           [server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
+    if (!listener.ok()) return listener.status();
+    grpc_listener_ = *std::move(listener);
+    grpc_port_ = grpc_listener_->port();
     const std::string advertised = options_.advertised_address.empty()
                                        ? absl::StrCat(HostName(), ":", grpc_port_)
                                        : options_.advertised_address;
@@ -58,12 +63,21 @@ class GatewayServerImpl final : public GatewayServer {
       absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
           {.address = options_.http_host,
            .port = options_.http_port,
-           .max_body_bytes = options_.gateway.max_record_bytes},
+           .max_body_bytes = options_.gateway.max_record_bytes,
+           .idle_timeout_seconds = options_.http_idle_timeout_seconds,
+           .max_connections = options_.http_max_connections,
+           .max_connections_per_client = options_.http_max_connections_per_client},
           [front](HttpRequest request, HttpRespond respond) {
             front->Handle(std::move(request), std::move(respond));
           });
       if (!http.ok()) return http.status();
       http_ = *std::move(http);
+      // Not ready while a port cannot accept (out of file descriptors): a balancer should
+      // send its clients elsewhere until it can.
+      http_front_->SetReadinessCheck([this]() -> absl::Status {
+        if (absl::Status s = grpc_listener_->accept_status(); !s.ok()) return s;
+        return http_->AcceptStatus();
+      });
       http_front_->SetReady(true);
     }
     RUNNEL_LOG(INFO) << "runnel-gateway serving" << Kv("grpc_port", grpc_port_)
@@ -82,6 +96,7 @@ class GatewayServerImpl final : public GatewayServer {
       RUNNEL_LOG(WARNING) << "calls still running after the shutdown grace period; cancelling them"
                           << Kv("grace", absl::FormatDuration(options_.shutdown_grace));
     }
+    if (grpc_listener_) grpc_listener_->Stop();  // No connection is handed to a stopped server.
     if (server_) {
       // Every call has ended (or overstayed the grace period): cancel what is left and close
       // idle client connections now rather than waiting for clients to hang up.
@@ -104,6 +119,7 @@ class GatewayServerImpl final : public GatewayServer {
   std::unique_ptr<LiiklusServiceImpl> liiklus_;
   std::unique_ptr<RunnelServiceImpl> runnel_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<TcpListener> grpc_listener_;  // Hands connections to server_.
   int grpc_port_ = 0;
   std::unique_ptr<HttpFront> http_front_;
   std::unique_ptr<HttpServer> http_;

@@ -17,6 +17,11 @@ struct GatewayServerOptions {
   int grpc_port = 6565;  // 0 picks a free port.
   std::string http_host = "0.0.0.0";
   int http_port = 8080;  // 0 picks a free port; -1 disables HTTP.
+  // HTTP connections open at once, in all and per client address (0: no limit), and how long
+  // an idle or half-sent request may hold one.
+  int http_max_connections = 4096;
+  int http_max_connections_per_client = 256;
+  int http_idle_timeout_seconds = 60;
   // Returned by the provisioner API; empty means "<hostname>:<grpc port>".
   std::string advertised_address;
   RecordStoreOptions store;

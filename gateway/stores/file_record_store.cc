@@ -527,7 +527,10 @@ class FilePartition final : public PartitionSource {
       : path_(std::move(path)), dir_fd_(std::move(dir_fd)), options_(options) {}
 
   absl::Status Roll();
-  absl::Status OpenSegments();
+  // Lists and recovers the segments. `salvage`: a corrupt batch in the last segment is
+  // handled by SalvageCorruptTail (once), after which the segments are listed again.
+  absl::Status OpenSegments(bool salvage = true);
+  absl::Status SalvageCorruptTail(const SegmentFile& file, uint64_t size, const ScanResult& scan);
   absl::Status CreateSegment(Offset base);
   void AppendIndexEntry(IndexEntry e);
 
@@ -569,6 +572,102 @@ absl::StatusOr<std::shared_ptr<FilePartition>> FilePartition::Open(std::string p
   return p;
 }
 
+// A corrupt batch in the last segment (a bad CRC, not the torn tail of an interrupted write)
+// must cost neither the acknowledged batches after it nor offsets already reported to
+// publishers. So: the bytes from the bad batch on are copied aside, beside the segment, to
+// "<segment>.log.<byte>.quarantine"; the segment is cut at the bad batch; every later batch that
+// passes its header and record CRCs is copied, byte for byte (a batch carries its own base
+// offset), into a new segment starting at its offset; and when headers that passed their CRC
+// claim offsets beyond the last batch kept, an empty segment starts after them. The end offset
+// thus never moves back, and the bad batch's records become a gap that readers step over, as
+// they do over a corrupt older segment. A bad batch whose header itself fails leaves its
+// record count unknown: if it was the last batch, the end is the end of the batch before it.
+absl::Status FilePartition::SalvageCorruptTail(const SegmentFile& file, uint64_t size,
+                                               const ScanResult& scan) {
+  const uint64_t cut = scan.valid_bytes;
+  std::string tail(size - cut, '\0');
+  RUNNEL_RETURN_IF_ERROR(ReadExact(file.fd.get(), tail.data(), tail.size(), cut, file.path));
+  const std::string stem = SegmentStem(file.base);
+  const std::string quarantine_name = absl::StrCat(stem, ".log.", cut, ".quarantine");
+  const std::string quarantine_path = absl::StrCat(path_, "/", quarantine_name);
+  {
+    RUNNEL_ASSIGN_OR_RETURN(int raw, OpenAt(dir_fd_.get(), quarantine_name, quarantine_path,
+                                            O_WRONLY | O_CREAT | O_TRUNC, "quarantine"));
+    Fd fd(raw);
+    RUNNEL_RETURN_IF_ERROR(WriteAll(fd.get(), tail.data(), tail.size(), 0, quarantine_path));
+    RUNNEL_RETURN_IF_ERROR(SyncFd(fd.get(), quarantine_path));
+  }
+
+  // Resynchronise: look for batch headers at every byte after the bad one.
+  struct Run {
+    Offset base;
+    Offset end;
+    std::string bytes;
+  };
+  std::vector<Run> runs;
+  Offset floor = scan.end;    // Kept batches start at or after it, in order.
+  Offset claimed = scan.end;  // The end that headers passing their CRC vouch for.
+  size_t pos = 0;
+  while (tail.size() - pos >= kBatchHeaderBytes) {
+    if (GetFixed32(tail.data() + pos) != kBatchMagic) {
+      ++pos;
+      continue;
+    }
+    absl::StatusOr<BatchHeader> h = DecodeBatchHeader(tail.data() + pos);
+    if (!h.ok() || h->base_offset < floor || tail.size() - pos < h->total_bytes()) {
+      ++pos;
+      continue;
+    }
+    const Offset batch_end = h->base_offset + h->record_count;
+    claimed = std::max(claimed, batch_end);
+    absl::string_view records =
+        absl::string_view(tail).substr(pos + kBatchHeaderBytes, h->records_bytes);
+    if (!ForEachRecord(records, h->record_count, cut + pos + kBatchHeaderBytes,
+                       [](uint32_t, absl::string_view) { return absl::OkStatus(); })
+             .ok()) {
+      ++pos;
+      continue;
+    }
+    if (runs.empty() || runs.back().end != h->base_offset) {
+      runs.push_back({.base = h->base_offset, .end = h->base_offset, .bytes = {}});
+    }
+    runs.back().bytes.append(tail, pos, h->total_bytes());
+    runs.back().end = batch_end;
+    floor = batch_end;
+    pos += h->total_bytes();
+  }
+
+  RUNNEL_RETURN_IF_ERROR(Truncate(file.fd.get(), cut, file.path));
+  RUNNEL_RETURN_IF_ERROR(SyncFd(file.fd.get(), file.path));
+  ::unlinkat(dir_fd_.get(), (stem + ".index").c_str(), 0);  // Rebuilt by the next listing.
+  Offset kept = 0;
+  for (const Run& run : runs) {
+    const std::string name = SegmentStem(run.base) + ".log";
+    const std::string run_path = absl::StrCat(path_, "/", name);
+    RUNNEL_ASSIGN_OR_RETURN(
+        int raw, OpenAt(dir_fd_.get(), name, run_path, O_WRONLY | O_CREAT | O_TRUNC, "salvage"));
+    Fd fd(raw);
+    RUNNEL_RETURN_IF_ERROR(WriteAll(fd.get(), run.bytes.data(), run.bytes.size(), 0, run_path));
+    RUNNEL_RETURN_IF_ERROR(SyncFd(fd.get(), run_path));
+    kept += run.end - run.base;
+  }
+  const Offset salvaged_end = runs.empty() ? scan.end : runs.back().end;
+  if (claimed > salvaged_end) {
+    const std::string name = SegmentStem(claimed) + ".log";
+    RUNNEL_ASSIGN_OR_RETURN(int raw, OpenAt(dir_fd_.get(), name, absl::StrCat(path_, "/", name),
+                                            O_WRONLY | O_CREAT | O_TRUNC, "create segment"));
+    Fd fd(raw);
+  }
+  RUNNEL_RETURN_IF_ERROR(SyncFd(dir_fd_.get(), path_, /*data_only=*/false));
+  RUNNEL_LOG(ERROR) << "corrupt batch in the last segment: the bytes from it on are kept aside "
+                       "and the batches after it that pass their CRCs are kept"
+                    << Kv("path", file.path) << Kv("byte_offset", cut)
+                    << Kv("quarantine", quarantine_path) << Kv("lost_from_offset", scan.end)
+                    << Kv("kept_records", kept) << Kv("next_offset", std::max(claimed, scan.end))
+                    << Kv("detail", scan.stop.message());
+  return absl::OkStatus();
+}
+
 absl::Status FilePartition::CreateSegment(Offset base) {
   const std::string stem = SegmentStem(base);
   const std::string log_path = absl::StrCat(path_, "/", stem, ".log");
@@ -600,7 +699,7 @@ absl::Status FilePartition::CreateSegment(Offset base) {
   return absl::OkStatus();
 }
 
-absl::Status FilePartition::OpenSegments() {
+absl::Status FilePartition::OpenSegments(bool salvage) {
   std::vector<Offset> bases;
   std::error_code ec;
   for (fs::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec)) {
@@ -612,6 +711,8 @@ absl::Status FilePartition::OpenSegments() {
       if (ext == ".log") bases.push_back(base);
     } else if (ext == ".tmp") {
       ::unlinkat(dir_fd_.get(), name.c_str(), 0);
+    } else if (ext == ".quarantine") {
+      // Bytes a recovery kept aside (SalvageCorruptTail); reported when they were made.
     } else {
       RUNNEL_LOG(WARNING) << "ignoring unexpected file in partition directory"
                           << Kv("path", it->path().string());
@@ -660,6 +761,14 @@ absl::Status FilePartition::OpenSegments() {
         index = std::move(scan.index);
         rewrite_index = true;
       }
+    }
+    if (!scan.stop.ok() && last && !scan.torn && salvage) {
+      RUNNEL_RETURN_IF_ERROR(SalvageCorruptTail(*file, size, scan));
+      {
+        absl::MutexLock lock(&mu_);
+        segments_.clear();
+      }
+      return OpenSegments(/*salvage=*/false);
     }
     if (!scan.stop.ok()) {
       if (scan.torn && last) {

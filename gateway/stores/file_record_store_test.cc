@@ -269,11 +269,15 @@ TEST_F(FileRecordStoreTest, RetentionByAgeDeletesSegmentsWhoseNewestRecordIsOld)
   EXPECT_EQ(got[0].record.data(), "fresh");
 }
 
-TEST_F(FileRecordStoreTest, CorruptRecordInTheMiddleIsReportedAndThePrefixKept) {
+// Issue 13: a flipped byte in the middle of the last segment used to cut the log there, deleting
+// every later record (their CRCs good) and moving the end offset back, so offsets already
+// reported to publishers were handed out again.
+TEST_F(FileRecordStoreTest, CorruptRecordInTheMiddleIsQuarantinedAndTheRecordsAfterItKept) {
   Open();
   CreateStream();
   const std::vector<uint64_t> ends = AppendEach(10);
   const fs::path segment = Segments().back();
+  const std::string tail = ReadBytes(segment, ends[4], ends[9]);
   Close();
   // Damage a payload byte of the record at offset 5 (its batch starts at ends[4]).
   Flip(segment, ends[4] + 32 + 8 + 3);
@@ -283,13 +287,46 @@ TEST_F(FileRecordStoreTest, CorruptRecordInTheMiddleIsReportedAndThePrefixKept) 
   EXPECT_THAT(log, HasSubstr("ERROR"));
   EXPECT_THAT(log, HasSubstr(segment.string()));
   EXPECT_THAT(log, HasSubstr(absl::StrCat("byte_offset=", ends[4])));
+  EXPECT_THAT(log, HasSubstr("kept_records=4"));
+
+  // The damaged bytes are kept aside, beside the segment, from the bad batch on.
+  const fs::path quarantine =
+      PartitionDir() / absl::StrCat(segment.filename().string(), ".", ends[4], ".quarantine");
+  ASSERT_TRUE(fs::exists(quarantine));
+  EXPECT_EQ(fs::file_size(quarantine), tail.size());
+  EXPECT_THAT(log, HasSubstr(quarantine.string()));
+
+  // The end does not move back; the records before and after the bad one are all there.
+  EXPECT_EQ(Bounds().end, 10);
+  auto got = ReadAll(0, 9);
+  ASSERT_EQ(got.size(), 9u);
+  std::vector<Offset> offsets;
+  for (const StoredRecord& r : got) offsets.push_back(r.offset);
+  EXPECT_THAT(offsets, ::testing::ElementsAre(0, 1, 2, 3, 4, 6, 7, 8, 9));
+  EXPECT_THAT(got[5].record.data(), HasSubstr("6:"));
+  EXPECT_THAT(got[8].record.data(), HasSubstr("9:"));
+  EXPECT_EQ(*AppendOne(*store_, "s", 0, "after"), 10);
+  EXPECT_EQ(ReadAll(10, 1)[0].record.data(), "after");
+
+  // And it all holds across another restart (no second salvage, no new quarantine).
+  Close();
+  Open();
+  EXPECT_EQ(Bounds().end, 11);
+  EXPECT_EQ(ReadAll(5, 5).back().offset, 10);
+}
+
+TEST_F(FileRecordStoreTest, ACorruptLastBatchDoesNotMoveTheEndOffsetBack) {
+  Open();
+  CreateStream();
+  const std::vector<uint64_t> ends = AppendEach(5);
+  const fs::path segment = Segments().back();
+  Close();
+  Flip(segment, ends[3] + 32 + 8 + 3);  // A payload byte of the last record (offset 4).
+  Open();
   EXPECT_EQ(Bounds().end, 5);
-  EXPECT_EQ(fs::file_size(segment), ends[4]);
-  auto got = ReadAll(0, 5);
-  ASSERT_EQ(got.size(), 5u);
-  EXPECT_THAT(got[4].record.data(), HasSubstr("4:"));
-  EXPECT_EQ(*AppendOne(*store_, "s", 0, "after"), 5);
-  EXPECT_EQ(ReadAll(5, 1)[0].record.data(), "after");
+  EXPECT_EQ(ReadAll(0, 4).size(), 4u);
+  EXPECT_EQ(*AppendOne(*store_, "s", 0, "next"), 5);
+  EXPECT_EQ(ReadAll(4, 1)[0].record.data(), "next");
 }
 
 TEST_F(FileRecordStoreTest, TornTailOfAPartialRecordIsTruncated) {

@@ -43,6 +43,7 @@ class GatewayProcess {
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
   ChildProcess& process() { return process_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
   explicit GatewayProcess(ChildProcess p) : process_(std::move(p)) {}

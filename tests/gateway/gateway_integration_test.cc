@@ -1,10 +1,15 @@
 // The real runnel-gateway binary, driven over loopback by liiklus and runnel.v1 clients generated
 // from the protos, and over HTTP. Each test starts its own gateway on ports it picks itself.
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -14,7 +19,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <grpcpp/impl/client_unary_call.h>  // Raw calls with bytes no message decodes.
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "tests/gateway/gateway_fixture.h"
@@ -493,6 +500,291 @@ TEST_F(GatewayIntegration, BadGrpcInputsGetClearErrorsAndTheGatewayKeepsServing)
   EXPECT_TRUE(gw_->process().Running());
 }
 
+// Issue 13: bytes that do not decode as the method's request. Typed callback methods answered
+// unary calls with a bare UNIMPLEMENTED, and a PublishBatches stream took such a message for the
+// client's half-close: it ended OK and dropped every batch sent after it.
+grpc::ByteBuffer Bytes(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Field 1 with wire type 7, which no protobuf message can hold.
+const std::string kUndecodable("\x0f\x01\x02", 3);
+
+TEST_F(GatewayIntegration, UndecodableRequestsAnswerInvalidArgumentWithAMessage) {
+  StartGateway();
+  CreateStream("s");
+  grpc::ChannelInterface* channel = gw_->channel().get();
+  for (const char* method : {"/com.github.bsideup.liiklus.LiiklusService/Publish",
+                             "/com.github.bsideup.liiklus.LiiklusService/Ack",
+                             "/com.github.bsideup.liiklus.LiiklusService/GetOffsets",
+                             "/com.github.bsideup.liiklus.LiiklusService/GetEndOffsets",
+                             "/runnel.v1.Gateway/CreateStream", "/runnel.v1.Gateway/GetStream",
+                             "/runnel.v1.Gateway/ListStreams", "/runnel.v1.Gateway/DeleteStream"}) {
+    grpc::internal::RpcMethod rpc(method, grpc::internal::RpcMethod::NORMAL_RPC);
+    grpc::ByteBuffer reply;
+    grpc::Status s = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel, rpc, Context().get(), Bytes(kUndecodable), &reply);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(s.error_message(), HasSubstr("does not decode")) << method;
+  }
+  for (const char* method : {"/com.github.bsideup.liiklus.LiiklusService/Subscribe",
+                             "/com.github.bsideup.liiklus.LiiklusService/Receive",
+                             "/runnel.v1.Gateway/ReceiveBatches", "/runnel.v1.Gateway/Read"}) {
+    grpc::internal::RpcMethod rpc(method, grpc::internal::RpcMethod::SERVER_STREAMING);
+    auto context = Context();
+    std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel, rpc, context.get(),
+                                                                      Bytes(kUndecodable)));
+    grpc::ByteBuffer reply;
+    EXPECT_FALSE(reader->Read(&reply)) << method;
+    grpc::Status s = reader->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(s.error_message(), HasSubstr("does not decode")) << method;
+  }
+  // The stream still serves.
+  EXPECT_EQ(Publish(Event("s", "ok")).offset(), 0u);
+}
+
+TEST_F(GatewayIntegration, AnUndecodableBatchEndsPublishBatchesWithInvalidArgument) {
+  StartGateway();
+  CreateStream("s");
+  grpc::internal::RpcMethod rpc("/runnel.v1.Gateway/PublishBatches",
+                                grpc::internal::RpcMethod::BIDI_STREAMING);
+  auto context = Context();
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          gw_->channel().get(), rpc, context.get()));
+  v1::PublishBatchRequest batch;
+  batch.set_topic("s");
+  *batch.add_records() = Event("s", "first");
+  ASSERT_TRUE(stream->Write(Bytes(batch.SerializeAsString())));
+  grpc::ByteBuffer raw;
+  ASSERT_TRUE(stream->Read(&raw));  // The first batch is acknowledged.
+  stream->Write(Bytes(kUndecodable));
+  *batch.mutable_records(0) = Event("s", "after");
+  stream->Write(Bytes(batch.SerializeAsString()));
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&raw));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("message 2"));
+
+  // Nothing after the bad message was published.
+  v1::GetStreamRequest req;
+  req.set_name("s");
+  v1::Stream described;
+  ASSERT_TRUE(gw_->runnel().GetStream(Context().get(), req, &described).ok());
+  EXPECT_EQ(described.partition_info(0).end_offset(), 1);
+}
+
+// Issue 13: partition and offset arguments narrowed without a check. HTTP's partition=2^32 read
+// partition 0, gRPC named partition 4,000,000,000 "-294967296", a Read at offset 2^63 waited
+// for its deadline, and HTTP past the end answered 200.
+grpc::Status ReadStatus(v1::Gateway::Stub& stub, const std::string& topic, uint32_t partition,
+                        uint64_t offset) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ReadRequest req;
+  req.set_topic(topic);
+  req.set_partition(partition);
+  req.set_offset(offset);
+  auto reader = stub.Read(&ctx, req);
+  v1::ReceiveBatchesReply reply;
+  while (reader->Read(&reply)) {
+  }
+  return reader->Finish();
+}
+
+TEST_F(GatewayIntegration, PartitionsAndOffsetsAreRangeCheckedOnEveryFront) {
+  StartGateway();
+  CreateStream("s");
+  EXPECT_EQ(Publish(Event("s", "only")).offset(), 0u);
+  constexpr uint64_t kTooFar = uint64_t{1} << 63;
+
+  auto wrapped = Http("GET", "/streams/s/records?partition=4294967296");
+  EXPECT_EQ(wrapped.first, 404) << wrapped.second;
+  EXPECT_THAT(wrapped.second, HasSubstr("no partition 4294967296"));
+  auto at_end = Http("GET", "/streams/s/records?offset=1");
+  EXPECT_EQ(at_end.first, 200);
+  EXPECT_THAT(at_end.second, HasSubstr("\"records\":[]"));
+  auto past_end = Http("GET", "/streams/s/records?offset=2");
+  EXPECT_EQ(past_end.first, 416) << past_end.second;
+  EXPECT_THAT(past_end.second, HasSubstr("stream 's'"));
+  EXPECT_EQ(Http("GET", absl::StrCat("/streams/s/records?offset=", kTooFar)).first, 416);
+
+  grpc::Status s = ReadStatus(gw_->runnel(), "s", 4'000'000'000u, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("no partition 4000000000"));
+  s = ReadStatus(gw_->runnel(), "s", 0, kTooFar);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << s.error_message();
+  s = ReadStatus(gw_->runnel(), "s", 0, 5);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << s.error_message();
+
+  s = Ack("s", "g", 4'000'000'000u, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("no partition 4000000000"));
+  s = Ack("s", "g", 0, kTooFar);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat("offset ", kTooFar)));
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto stream = gw_->runnel().PublishBatches(&ctx);
+  v1::PublishBatchRequest batch;
+  batch.set_topic("s");
+  batch.set_partition_plus_one(4'000'000'001u);
+  *batch.add_records() = Event("s", "x");
+  stream->Write(batch);
+  stream->WritesDone();
+  v1::PublishBatchReply reply;
+  EXPECT_FALSE(stream->Read(&reply));
+  s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("no partition 4000000000"));
+}
+
+// Issue 13: out of file descriptors. gRPC's own listener gave up for good on the first EMFILE,
+// and the HTTP accept loop retried at once (100 % CPU, a flood of log lines). Here the gateway
+// runs with 128 descriptors and a client holds 300 connections to its gRPC port.
+class DescriptorLimit : public GatewayIntegration {
+ protected:
+  // The gateway under `ulimit -n 128`.
+  void StartLimited(std::vector<std::string> args) {
+    std::vector<std::string> argv{"/bin/sh", "-c", "ulimit -n 128 && exec \"$0\" \"$@\"",
+                                  BuiltBinary("gateway/runnel-gateway"), "--host", "127.0.0.1",
+                                  "--port", "0", "--http-host", "127.0.0.1", "--http-port", "0",
+                                  "--store", "memory"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto child = ChildProcess::Start(argv, {}, absl::StrCat(dir_.path(), "/limited.log"));
+    ASSERT_TRUE(child.ok()) << child.status();
+    child_.emplace(*std::move(child));
+    auto line = child_->WaitForLogLine("runnel-gateway serving", absl::Seconds(30));
+    ASSERT_TRUE(line.ok()) << line.status();
+    grpc_port_ = FieldFromLogLine(*line, "grpc_port");
+    http_port_ = FieldFromLogLine(*line, "http_port");
+  }
+
+  // Opens `n` TCP connections to `port` that say nothing.
+  static std::vector<int> Connect(int port, int n) {
+    std::vector<int> fds;
+    for (int i = 0; i < n; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        if (fd >= 0) ::close(fd);
+        break;
+      }
+      fds.push_back(fd);
+    }
+    return fds;
+  }
+
+  // An HTTP GET on a fresh connection: the status, or -1 when no answer came within 2 s (plain
+  // sockets: Beast's timeouts do not apply to its blocking calls).
+  int HttpStatus(const std::string& target) {
+    std::vector<int> fds = Connect(http_port_, 1);
+    if (fds.empty()) return -1;
+    const int fd = fds[0];
+    timeval two_seconds{.tv_sec = 2, .tv_usec = 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &two_seconds, sizeof two_seconds);
+    const std::string request =
+        absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    std::string response;
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[256];
+      ssize_t n;
+      while (response.size() < 12 && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+        response.append(buf, static_cast<size_t>(n));
+      }
+    }
+    ::close(fd);
+    int status = -1;
+    if (response.size() < 12 || !absl::SimpleAtoi(response.substr(9, 3), &status)) return -1;
+    return status;
+  }
+
+  // Whether a new connection (not one opened before) gets a gRPC call through within `timeout`.
+  bool GrpcServes(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // A connection of its own.
+      auto stub = v1::Gateway::NewStub(grpc::CreateCustomChannel(
+          absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials(), args));
+      v1::ListStreamsRequest req;
+      v1::ListStreamsReply reply;
+      if (stub->ListStreams(Context(absl::Seconds(1)).get(), req, &reply).ok()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
+  std::optional<ChildProcess> child_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+TEST_F(DescriptorLimit, GrpcRecoversAndAcceptFailuresBackOffQuietly) {
+  StartLimited({});
+  ASSERT_TRUE(GrpcServes(absl::Seconds(10)));
+  std::vector<int> hogs = Connect(grpc_port_, 300);
+  ASSERT_GE(hogs.size(), 200u);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Out of descriptors now: not ready (or not answering at all), never 200. The probe waits in
+  // the HTTP backlog too, so the HTTP accept loop meets EMFILE as well.
+  EXPECT_NE(HttpStatus("/readyz"), 200);
+  const double cpu_before = ProcessCpuSeconds(child_->pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const double cpu = ProcessCpuSeconds(child_->pid()) - cpu_before;
+  EXPECT_LT(cpu, 0.5) << "the accept loops spin";
+  const std::string log = child_->Log();
+  size_t failures = 0;
+  for (size_t at = log.find("accept failed"); at != std::string::npos;
+       at = log.find("accept failed", at + 1)) {
+    ++failures;
+  }
+  EXPECT_GE(failures, 1u);
+  EXPECT_LE(failures, 4u) << "accept failures are logged at a bounded rate";
+
+  for (int fd : hogs) ::close(fd);
+  EXPECT_TRUE(GrpcServes(absl::Seconds(15))) << "gRPC did not recover";
+  EXPECT_EQ(HttpStatus("/readyz"), 200);
+}
+
+TEST_F(DescriptorLimit, HttpCapsConnectionsPerClientAndClosesStalledRequests) {
+  StartLimited({"--http-max-connections-per-client", "5", "--http-idle-timeout-seconds", "4"});
+  std::vector<int> held = Connect(http_port_, 5);
+  ASSERT_EQ(held.size(), 5u);
+  // The sixth is closed as soon as it is accepted.
+  std::vector<int> sixth = Connect(http_port_, 1);
+  ASSERT_EQ(sixth.size(), 1u);
+  timeval soon{.tv_sec = 1, .tv_usec = 500'000};  // Well before the idle timeout.
+  ::setsockopt(sixth[0], SOL_SOCKET, SO_RCVTIMEO, &soon, sizeof soon);
+  char c;
+  EXPECT_EQ(::recv(sixth[0], &c, 1, 0), 0) << "the connection over the cap stays open";
+  ::close(sixth[0]);
+  // A half-sent request is closed after the idle timeout, freeing its place.
+  const std::string partial = "GET /healthz HTTP/1.1\r\nHo";
+  ASSERT_EQ(::send(held[0], partial.data(), partial.size(), 0),
+            static_cast<ssize_t>(partial.size()));
+  timeval later{.tv_sec = 10, .tv_usec = 0};
+  ::setsockopt(held[0], SOL_SOCKET, SO_RCVTIMEO, &later, sizeof later);
+  EXPECT_EQ(::recv(held[0], &c, 1, 0), 0) << "the stalled request was not closed";
+  for (int fd : held) ::close(fd);
+  int status = -1;  // Once the server has seen them close, there is room again.
+  for (int i = 0; i < 20 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = HttpStatus("/healthz");
+  }
+  EXPECT_EQ(status, 200);
+}
+
 TEST_F(GatewayIntegration, HttpApiProvisionsPublishesReadsAndRejectsBadInput) {
   StartGateway({"--store", "memory", "--max-record-bytes", "2000"});
   EXPECT_EQ(Http("GET", "/healthz").first, 200);
@@ -595,6 +887,85 @@ TEST_F(GatewayIntegration, ShutdownEndsOpenStreamsWithUnavailableAndExitsZero) {
   sub.WaitFor(2, absl::Seconds(5));
   ASSERT_TRUE(sub.status().has_value());
   EXPECT_EQ(sub.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Issue 13: a file-log gateway stopped while processors were connected hung in
+// grpc::Server::Shutdown. Unary calls that arrived once draining had begun (a processor acks and
+// re-subscribes as soon as its streams end) got a reactor that never finished, and the server
+// waits for every call. Here: live publishers, tailing readers, two members of a group with their
+// receivers, and clients that keep calling unary methods throughout; SIGTERM must end the
+// process within the grace period.
+TEST_F(GatewayIntegration, SigtermWithManyLiveStreamsExitsWithinTheGracePeriod) {
+  StartGateway({"--store", "file", "--data-dir", absl::StrCat(dir_.path(), "/data"),
+                "--shutdown-grace-seconds", "3"});
+  CreateStream("live", 2);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {  // Publishers.
+    threads.emplace_back([&, i] {
+      grpc::ClientContext ctx;
+      auto stream = gw_->runnel().PublishBatches(&ctx);
+      v1::PublishBatchRequest batch;
+      batch.set_topic("live");
+      for (int r = 0; r < 10; ++r) *batch.add_records() = Event("live", absl::StrCat(i, "-", r));
+      v1::PublishBatchReply reply;
+      while (!stop && stream->Write(batch) && stream->Read(&reply)) {
+      }
+      ctx.TryCancel();
+      stream->Finish();
+    });
+  }
+  for (uint32_t p = 0; p < 2; ++p) {  // Tailing readers.
+    threads.emplace_back([&, p] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      v1::ReadRequest req;
+      req.set_topic("live");
+      req.set_partition(p);
+      auto reader = gw_->runnel().Read(&ctx, req);
+      v1::ReceiveBatchesReply batch;
+      while (!stop && reader->Read(&batch)) {
+      }
+      ctx.TryCancel();
+      reader->Finish();
+    });
+  }
+  // Two members of one group, each receiving what it was assigned, as two processors do.
+  Subscription first(gw_->liiklus(), SubscribeRequest("live", "g"));
+  ASSERT_EQ(first.WaitFor(2).size(), 2u);
+  Subscription second(gw_->liiklus(), SubscribeRequest("live", "g"));
+  ASSERT_FALSE(second.WaitFor(1).empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Let the group settle.
+  for (Subscription* member : {&first, &second}) {
+    const liiklus::Assignment last = member->WaitFor(1).back();
+    threads.emplace_back([&, last] {
+      while (!stop)
+        Receive(gw_->liiklus(), last, 1'000'000, liiklus::ReceiveRequest::BINARY,
+                absl::Seconds(30));
+    });
+  }
+  for (int i = 0; i < 2; ++i) {  // Unary calls all along, as processors ack.
+    threads.emplace_back([&] {
+      liiklus::GetEndOffsetsRequest ends;
+      ends.set_topic("live");
+      while (!stop) {
+        google::protobuf::Empty empty;
+        gw_->liiklus().Ack(Context(absl::Seconds(30)).get(), AckRequest("live", "g", 0, 0), &empty);
+        liiklus::GetEndOffsetsReply reply;
+        gw_->liiklus().GetEndOffsets(Context(absl::Seconds(30)).get(), ends, &reply);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const absl::Time start = absl::Now();
+  auto code = gw_->process().Stop(SIGTERM, absl::Seconds(8));
+  const absl::Duration took = absl::Now() - start;
+  stop = true;
+  if (!code.ok()) gw_->process().Stop(SIGKILL, absl::Seconds(5)).IgnoreError();
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(code.ok()) << "the gateway did not exit: " << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(took, absl::Seconds(5)) << "grace period 3 s";
 }
 
 }  // namespace
