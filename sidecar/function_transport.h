@@ -32,10 +32,10 @@ struct FunctionTraits {
   // request-reply calls always report it: Close() only means no more records, and every request
   // already sent is answered.
   bool answers_after_half_close = false;
-  // A request-reply function: it answers every input frame with exactly one output, or refuses
-  // it (on_reject), in the order of the frames (the C++ SDK's request-reply functions announce it
-  // with "runnel-answers: in-order"; not HTTP functions, whose 204 answers a record with no
-  // output). The processor then
+  // A request-reply function: it answers every input frame with exactly one output, a refusal
+  // (on_reject) or an empty answer (on_no_output), in the order of the frames (the C++ SDK's
+  // request-reply functions announce it with "runnel-answers: in-order"; the HTTP transport
+  // reports it when the caller listens for on_no_output). The processor then
   // publishes each answer as it comes instead of when the call completes, and a call that fails
   // is retried with the frames not yet answered.
   bool answers_in_order = false;
@@ -63,6 +63,10 @@ struct FunctionCallCallbacks {
   // call is over. A paused call still ends: Cancel() resumes it (its reads then fail), and
   // on_done follows as usual.
   std::function<bool(absl::AnyInvocable<void() &&> resume)> may_read;
+  // Request-reply transports (HTTP) only: the `index`-th frame was answered with no output (a
+  // 204, or an answer with nowhere to go). Runs in frame order relative to on_output and
+  // on_reject. Optional.
+  std::function<void(size_t index)> on_no_output;
   // Runs at most once, before the first on_output, when the function's traits are known
   // (riff-rpc: its response headers arrived, which riff's invokers may send only with their
   // first output; HTTP: when the call starts). Optional. Not run when the call fails first, nor

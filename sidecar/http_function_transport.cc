@@ -486,7 +486,12 @@ void HttpCall::Cancel() {
 void HttpCall::Begin(absl::Time deadline) {
   // Posted by Start, so this runs before any Send's request and so before any output. No
   // half-close can lose an answer here (FunctionTraits).
-  if (callbacks_.on_traits) callbacks_.on_traits(FunctionTraits{.answers_after_half_close = true});
+  // Answers come back in frame order (results_), each an output, a refusal or nothing: in order
+  // whenever the caller hears about the empty ones.
+  if (callbacks_.on_traits) {
+    callbacks_.on_traits(FunctionTraits{.answers_after_half_close = true,
+                                        .answers_in_order = callbacks_.on_no_output != nullptr});
+  }
   if (deadline == absl::InfiniteFuture()) return;
   deadline_ = ToSteady(deadline);
   deadline_timer_ = std::make_unique<asio::steady_timer>(transport_.ioc(), deadline_);
@@ -527,9 +532,12 @@ void HttpCall::Complete(size_t index, HttpVerdict verdict) {
         if (has_output_) {
           callbacks_.on_output(std::move(v.output));
           AskToReadOn();
+        } else if (callbacks_.on_no_output) {
+          callbacks_.on_no_output(i);
         }
         break;
       case HttpVerdict::Kind::kNoOutput:
+        if (callbacks_.on_no_output) callbacks_.on_no_output(i);
         break;
       case HttpVerdict::Kind::kReject:
       case HttpVerdict::Kind::kRetry:  // Not handed out; here for completeness.

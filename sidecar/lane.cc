@@ -158,6 +158,9 @@ void Lane::Run(std::stop_token stop) {
         case Event::kOutput:
           core_.OnOutput(e.id, std::move(e.frame), now);
           break;
+        case Event::kNoOutput:
+          core_.OnNoOutput(e.id, e.index, now);
+          break;
         case Event::kReject:
           core_.OnReject(e.id, e.index, std::move(e.status), std::move(e.detail), now);
           break;
@@ -235,6 +238,10 @@ void Lane::Execute(std::vector<LaneCommand> commands) {
            .may_read =
                [budget = ctx_.budget.get(), route = start->route](OutputBudget::Resume resume) {
                  return budget->MayRead(route, std::move(resume));
+               },
+           .on_no_output =
+               [this, id](size_t index) {
+                 Post({.kind = Event::kNoOutput, .id = id, .index = index});
                },
            .on_traits =
                [this, id](FunctionTraits traits) {

@@ -42,7 +42,7 @@ class Lane {
  private:
   // An event for the core, recorded by a transport or Publisher thread.
   struct Event {
-    enum Kind { kTraits, kOutput, kReject, kDone, kPublished, kCheckpointed } kind;
+    enum Kind { kTraits, kOutput, kReject, kNoOutput, kDone, kPublished, kCheckpointed } kind;
     uint64_t id;  // CallId, GroupId or checkpoint sequence number.
     streaming::OutputFrame frame;
     FunctionTraits traits;

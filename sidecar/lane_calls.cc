@@ -173,6 +173,21 @@ void LaneCore::OnReject(CallId call, size_t index, absl::Status status,
   FlushStaged();
 }
 
+void LaneCore::OnNoOutput(CallId call, size_t index, absl::Time now) {
+  Window* w = Find(call);
+  if (w == nullptr) {
+    return;
+  }
+  ++w->outputs;  // Its answer, for the half-close rule.
+  if (w->answers_in_order && index < w->sent.size()) {
+    w->cursor = std::max(w->cursor, index + 1);
+    // Nothing to publish: the answer is final, never asked again.
+    w->answered.push_back(w->sent[index]);
+  }
+  MaybeHalfClose(*w, now);
+  FlushStaged();
+}
+
 void LaneCore::OnCallDone(CallId call, absl::Status status, absl::Time now) {
   Window* w = Find(call);
   if (w == nullptr) {

@@ -173,6 +173,8 @@ class LaneCore {
   void OnOutput(CallId call, streaming::OutputFrame frame, absl::Time now);
   void OnReject(CallId call, size_t index, absl::Status status,
                 std::map<std::string, std::string> detail, absl::Time now);
+  // Frame `index` of a call that answers in order was answered with no output.
+  void OnNoOutput(CallId call, size_t index, absl::Time now);
   void OnCallDone(CallId call, absl::Status status, absl::Time now);
   // A Publish command's group is durable (OK), refused for good, or cancelled (shutdown).
   void OnPublished(GroupId group, absl::Status status, absl::Time now);

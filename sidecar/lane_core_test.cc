@@ -202,12 +202,19 @@ class Harness {
       core_->OnCallDone(id, result.status(), now_);
       return;
     }
+    const size_t index = answered_frames_[id]++;
+    if (result->empty()) {
+      core_->OnNoOutput(id, index, now_);  // An HTTP 204.
+      return;
+    }
     for (const std::string& out : *result) {
       streaming::OutputFrame f;
       f.set_payload(out);
       core_->OnOutput(id, f, now_);
     }
   }
+
+  std::map<CallId, size_t> answered_frames_;
 
   std::set<CallId> failed_;
   ProcessorOptions options_;
@@ -289,6 +296,29 @@ TEST(LaneCore, ARequestReplyCallThatFailsIsRetriedWithTheFramesNotYetAnswered) {
   h.Wait(absl::Seconds(1));
   EXPECT_THAT(Data(h.outputs), ElementsAre("1", "4", "9")) << "each answer once";
   EXPECT_THAT(h.call_sizes, ElementsAre(0, 2)) << "the retry sends 2 and 3 only";
+}
+
+// HTTP: a 204 answers a frame with nothing; the answers after it still map to their inputs, and
+// a retry does not ask again.
+TEST(LaneCore, EmptyAnswersKeepTheOthersMappedToTheirInputs) {
+  Harness h(Options("count=4"));
+  h.request_reply = true;
+  int failures = 0;
+  h.body = [&failures](const std::vector<std::string>& in)
+      -> absl::StatusOr<std::vector<std::string>> {
+    if (in[0] == "2") return std::vector<std::string>{};  // 204.
+    if (in[0] == "4" && failures++ == 0) return absl::UnavailableError("flaky");
+    return Square(in);
+  };
+  h.Add(0, "1", "a");
+  h.Add(1, "2", "b");
+  h.Add(2, "3", "c");
+  h.Add(3, "4", "d");
+  h.Wait(absl::Seconds(1));
+  EXPECT_THAT(Data(h.outputs), ElementsAre("1", "9", "16"));
+  EXPECT_EQ(h.outputs[1].key, "c");
+  EXPECT_EQ(h.outputs[2].key, "d");
+  EXPECT_THAT(h.call_sizes, ElementsAre(0, 1)) << "the retry sends 4 alone";
 }
 
 TEST(LaneCore, APoisonRecordAmongRequestReplyAnswersIsTheOnlyDeadLetter) {
