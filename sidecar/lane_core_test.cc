@@ -28,6 +28,7 @@ const absl::Time kStart = absl::FromUnixSeconds(1'800'000'000);
 
 // A published record, as the tests look at it.
 struct Out {
+  std::string id;
   std::string key;
   std::string data;
   std::map<std::string, std::string> ext;
@@ -178,7 +179,8 @@ class Harness {
       }
       for (const auto& r : publish->records) {
         into.push_back(
-            {r.key(),
+            {r.liiklusevent().id(),
+             r.key(),
              r.liiklusevent().data(),
              {r.liiklusevent().extensions().begin(), r.liiklusevent().extensions().end()},
              r.liiklusevent().time()});
@@ -319,6 +321,27 @@ TEST(LaneCore, EmptyAnswersKeepTheOthersMappedToTheirInputs) {
   EXPECT_EQ(h.outputs[1].key, "c");
   EXPECT_EQ(h.outputs[2].key, "d");
   EXPECT_THAT(h.call_sizes, ElementsAre(0, 1)) << "the retry sends 4 alone";
+}
+
+// Answers of an event-time window published a few at a time still get distinct ids, the same
+// on every run.
+TEST(LaneCore, AnswersOfAnEventTimeWindowHaveDistinctStableIds) {
+  ProcessorOptions o = Options("time=10s");
+  o.event_time = *TimeSelector::Parse("/t");
+  auto ids = [&o]() {
+    Harness h(o);
+    h.request_reply = true;
+    h.Add(0, R"({"t":1800000001000})");
+    h.Add(1, R"({"t":1800000002000})");
+    h.Add(2, R"({"t":1800000012000})");  // Fires [0 s, 10 s).
+    std::vector<std::string> out;
+    for (const Out& r : h.outputs) out.push_back(r.id);
+    return out;
+  };
+  const std::vector<std::string> first = ids();
+  ASSERT_THAT(first, SizeIs(2));
+  EXPECT_NE(first[0], first[1]);
+  EXPECT_EQ(ids(), first);
 }
 
 TEST(LaneCore, APoisonRecordAmongRequestReplyAnswersIsTheOnlyDeadLetter) {

@@ -75,10 +75,16 @@ void LaneCore::PublishOutputs(Window& w, absl::Time now) {
       context.time = w.bounds->end - absl::Milliseconds(1);
       context.window_start = w.bounds->start;
       context.window_end = w.bounds->end;
-      // The same output of the same window has the same id on every replay.
+      // The same output of the same window has the same id on every replay: an answer is named
+      // by its input's coordinates (answers may be published a few at a time), any other output
+      // by its place among the call's outputs.
+      const std::string which =
+          in_order ? absl::StrCat("r", input->record.input, ":", input->record.partition, ":",
+                                  input->record.offset)
+                   : absl::StrCat(i);
       context.id = StableEventId(absl::StrCat(
           options_.name, "/", w.key, "/", absl::ToUnixMillis(w.bounds->start), "/",
-          absl::ToUnixMillis(w.bounds->end), "/", i,
+          absl::ToUnixMillis(w.bounds->end), "/", which,
           w.kind == kRefire ? absl::StrCat("/update/", slots_.at(w.sent.front()).record.offset)
                             : std::string()));
     } else if (input != nullptr && event_time_) {
