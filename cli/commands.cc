@@ -1203,6 +1203,14 @@ class Cli {
     if (!replicas.ok()) return FromStatus(replicas.status());
     if (!timeout.ok()) return FromStatus(timeout.status());
     p.replicas = *replicas;
+    if (p.replicas > 1 && !p.key_by.empty() && p.key_by != "key") {
+      return FromStatus(absl::InvalidArgumentError(absl::StrCat(
+          "--key-by ", p.key_by, " gathers records of one key from every partition in one "
+          "replica, so --replicas ", p.replicas, " would give each key's windows in parts. Run one "
+          "replica, or re-key upstream (a processor with --key-by ", p.key_by,
+          " and a map function writes outputs keyed by it) and window that stream with "
+          "--key-by key")));
+    }
     std::error_code cwd_error;
     p.working_dir = std::filesystem::current_path(cwd_error).string();
 

@@ -48,6 +48,9 @@ class KeySelector {
   static absl::StatusOr<KeySelector> Parse(std::string_view spec);
 
   bool empty() const { return kind_ == Kind::kNone; }
+  // Whether it gives records a key other than the one they were published with (a pointer or an
+  // attribute): records of one key may then sit in any partition.
+  bool rekeys() const { return kind_ == Kind::kPointer || kind_ == Kind::kAttribute; }
   // The canonical spec ("/a/b" for ".a.b"); "" when empty.
   std::string spec() const;
   // The key of `record`: INVALID_ARGUMENT when the payload is not JSON or lacks the field, or

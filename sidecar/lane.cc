@@ -69,12 +69,11 @@ bool Lane::Restore(std::stop_token stop) {
   if (ctx_.checkpoints == nullptr) {
     return true;
   }
-  // The partitions this lane reads: all of them with --key-by (one replica; with several, the
-  // ones another replica reads stop being waited for after --idle-timeout), else partition
-  // index_ of each input that has it.
+  // The partitions this lane reads: all of them with a --key-by that re-keys (one replica: the
+  // CLI refuses several), else partition index_ of each input that has it.
   size_t expected = 0;
   for (int n : ctx_.input_partitions) {
-    if (!ctx_.options.key_by.empty()) {
+    if (ctx_.options.key_by.rekeys()) {
       expected += static_cast<size_t>(n);
     } else if (static_cast<int64_t>(index_) < n) {
       ++expected;

@@ -341,9 +341,10 @@ void Processor::Startup(std::stop_token stop) {
                            .max_records = options_.receive_batch_records,
                            .retry = options_.connect_retry},
         [this](std::vector<InputRecord>& batch) {
-          // --key-by regroups records across partitions: one lane sees them all.
+          // A --key-by that re-keys regroups records across partitions: one lane sees them all.
+          // Published keys (--key-by key) already sit in one partition each.
           return batch.empty() ||
-                 LaneFor(options_.key_by.empty() ? batch.front().partition : 0).Push(batch);
+                 LaneFor(options_.key_by.rekeys() ? 0 : batch.front().partition).Push(batch);
         },
         [this, stream = in.stream](absl::Status s) {
           if (!s.ok()) {

@@ -177,6 +177,11 @@ TEST_F(CliLocal, ProcessorErrorsNameTheProblem) {
               "out", "--output-content-type", "text/csv"});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.output, HasSubstr("output stream \"out\" carries \"application/json\""));
+  // A --key-by that re-keys groups in one replica; published keys (--key-by key) may scale out.
+  r = Runnel({"processor", "create", "p", "--function-cmd", "true", "--input", "in", "--key-by",
+              "/card", "--replicas", "2"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.output, HasSubstr("--replicas 2 would give each key's windows in parts"));
   EXPECT_THAT(Runnel({"processor", "list"}).output, HasSubstr("No processors found."));
 
   // A function that exits at once: the create fails and shows what it printed.
