@@ -372,7 +372,10 @@ absl::StatusOr<std::vector<Manifest>> RenderProcessor(
                    {"cooldownPeriod", 30},
                    // riff disabled scale-to-zero (system PR #235): a stopped processor sees no lag.
                    {"minReplicaCount", std::max(1, processor.replicas)},
-                   {"maxReplicaCount", std::max(30, processor.replicas)},
+                   // A re-keying --key-by groups within one replica: never scaled out.
+                   {"maxReplicaCount", !processor.key_by.empty() && processor.key_by != "key"
+                                           ? 1
+                                           : std::max(30, processor.replicas)},
                    {"triggers", triggers}}}});
   return out;
 }

@@ -191,6 +191,13 @@ TEST(RenderProcessor, KeyTimeAndRetrySettingsAreSidecarArgs) {
                       "--allowed-lateness", "1m", "--idle-timeout", "0", "--late",
                       "side-output:main-gateway:6565/late-rides", "--max-attempts", "3",
                       "--invoke-timeout", "30s"}));
+  // A re-keying --key-by groups within one replica: KEDA never scales it out.
+  EXPECT_EQ((*Find(*ms, "ScaledObject"))["spec"]["maxReplicaCount"], 1);
+  p.key_by = "key";
+  auto published = RenderProcessor(p, {{"numbers", "main"}, {"late-rides", "main"}}, {});
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_EQ((*Find(*published, "ScaledObject"))["spec"]["maxReplicaCount"], 30);
+  p.key_by = ".licenseId";
   // The side-output stream's gateway must be known, like the dead-letter stream's.
   auto unknown = RenderProcessor(p, {{"numbers", "main"}}, {});
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
