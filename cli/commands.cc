@@ -312,7 +312,7 @@ class Cli {
             "(default 5)"},
            {"invoke-timeout", Kind::kValue, "deadline of one invocation, e.g. 30s (default none)"},
            {"key-by", Kind::kValue,
-            "re-key records before windowing: /json/pointer, .json.path or ce:ATTRIBUTE"},
+            "windows per key: key (as published), /json/pointer, .json.path or ce:ATTRIBUTE"},
            {"event-time", Kind::kValue,
             "window on event time: cloudevent, broker or /json/pointer (default arrival)"},
            {"max-out-of-orderness", Kind::kValue,

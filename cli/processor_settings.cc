@@ -137,8 +137,9 @@ std::string ProcessorSettingsHelp() {
       "Window specs (--window; default count=1000,time=1s, or time=1s with --event-time):\n",
       WindowSpecHelp(),
       "\n\n"
-      "Keys (--key-by): /json/pointer or .json.path into the payload, or ce:ATTRIBUTE (a\n"
-      "CloudEvent attribute or extension); windows are then per key.\n"
+      "Keys (--key-by): key (the key records were published with), /json/pointer or\n"
+      ".json.path into the payload, or ce:ATTRIBUTE (a CloudEvent attribute or extension);\n"
+      "windows are then per key. A key other than the published one groups within one replica.\n"
       "Event time (--event-time): arrival (default: when the processor reads a record),\n"
       "cloudevent (the CloudEvent time), broker (the gateway store's timestamp), or\n"
       "/json/pointer into the payload (RFC 3339 or Unix milliseconds). Only event time has\n"

@@ -525,10 +525,10 @@ Flags (environment in brackets):
   --http-host ADDRESS        [RUNNEL_PROCESSOR_HTTP_HOST] default 0.0.0.0
   --log-level LEVEL          [RUNNEL_LOG_LEVEL] debug|info|warning|error
 Keys and event time:
-  --key-by SPEC              [RUNNEL_KEY_BY] re-key every record before windowing (windows are
-                             per key): /json/pointer or .json.path into the payload, or
-                             ce:ATTRIBUTE (ce:subject, ce:NAME for an extension); default: the
-                             key each record was published with
+  --key-by SPEC              [RUNNEL_KEY_BY] windows per key: key (the key each record was
+                             published with), or a new key from /json/pointer or .json.path
+                             into the payload, or ce:ATTRIBUTE (ce:subject, ce:NAME for an
+                             extension); default: windows are not per key
   --event-time SOURCE        [RUNNEL_EVENT_TIME] arrival (default: processing time), cloudevent
                              (the CloudEvent time), broker (the store's timestamp), or
                              /json/pointer into the payload (RFC 3339 or Unix milliseconds)
