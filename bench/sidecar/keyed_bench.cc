@@ -63,10 +63,8 @@ struct Options {
   int partitions = 1;  // Of the input stream (the output has 1, so the reader sees one log).
   int64_t events_per_second = 100000;
   int disorder_ms = 50;
-  // Passed to runnel-processor as --half-close-idle ("auto": not passed, the processor's default).
-  // 0ms by default: the C++ SDK answers after a half-close, but on branch `lane` nothing tells
-  // the processor so (FunctionTraits are never delivered), and its safe default then lingers
-  // 500 ms after every window before half-closing the call.
+  // Passed to runnel-processor as --half-close-idle; "auto" (the default) passes nothing, and
+  // the processor half-closes at once for the C++ SDK, which announces it answers afterwards.
   std::string half_close_idle = "auto";
   bool unkeyed = true;
   bool keep = false;  // Keep the run directories (logs) under /tmp.
