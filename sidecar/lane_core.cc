@@ -409,6 +409,7 @@ void LaneCore::FireEventWindows(absl::Time now) {
   }
   const absl::Time wm = watermark_.Current(now);
   watermark_at_ = wm;
+  watermark_computed_ = now;
   for (FiredWindow& fired : event_windows_->Fire(wm)) {
     Window& w = NewWindow(kCollected, std::move(fired.key), now);
     w.bounds = fired.bounds;
@@ -545,6 +546,8 @@ LaneStats LaneCore::stats() const {
   s.open_windows = windows_.size() + (event_windows_ ? event_windows_->open_windows() : 0);
   s.buffered = slots_.size();
   s.watermark = watermark_at_;
+  s.watermark_computed = watermark_computed_;
+  s.watermark_follows_clock = watermark_.follows_clock();
   s.last_error = last_error_;
   s.last_error_time = last_error_time_;
   return s;

@@ -131,10 +131,18 @@ struct LaneMetrics {
 
 // What the lane shows the processor's status and gauges.
 struct LaneStats {
-  size_t unacked = 0;                           // Records read, not yet acknowledged.
-  size_t open_windows = 0;                      // Collecting or running.
-  size_t buffered = 0;                          // Records held by windows.
-  absl::Time watermark = absl::InfinitePast();  // Event time only.
+  size_t unacked = 0;                                    // Records read, not yet acknowledged.
+  size_t open_windows = 0;                               // Collecting or running.
+  size_t buffered = 0;                                   // Records held by windows.
+  absl::Time watermark = absl::InfinitePast();           // Event time only.
+  absl::Time watermark_computed = absl::InfinitePast();  // When `watermark` was computed.
+  bool watermark_follows_clock = false;  // Every input idle: it advances with the clock.
+  // Processing time `now` minus the watermark at `now` (which, while every input is idle, has
+  // moved on with the clock since it was computed); nullopt before there is one.
+  std::optional<absl::Duration> WatermarkLag(absl::Time now) const {
+    if (watermark == absl::InfinitePast()) return std::nullopt;
+    return watermark_follows_clock ? watermark_computed - watermark : now - watermark;
+  }
   std::string last_error;
   absl::Time last_error_time = absl::InfinitePast();
 };
@@ -277,7 +285,8 @@ class LaneCore {
   std::vector<Staged> staged_;
   std::vector<LaneCommand> commands_;
   bool draining_ = false;
-  absl::Time watermark_at_ = absl::InfinitePast();  // As last computed.
+  absl::Time watermark_at_ = absl::InfinitePast();        // As last computed,
+  absl::Time watermark_computed_ = absl::InfinitePast();  // at this processing time.
   // Checkpoints (event time).
   std::optional<Checkpoint> restored_;
   std::map<PartitionKey, int64_t> read_through_;  // Highest offset read per partition.

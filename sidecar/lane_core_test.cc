@@ -528,6 +528,27 @@ TEST(LaneCore, RecordsWaitingForTheLaneKeepTheirInputsFromGoingIdle) {
   EXPECT_THAT(h.call_sizes, ElementsAre(2));
 }
 
+// The lag /status shows does not grow while every input is quiet: event time then moves on with
+// the clock, whether or not the lane woke up to recompute it.
+TEST(LaneCore, WatermarkLagStaysPutWhileTheInputsAreIdle) {
+  ProcessorOptions o = Options("time=10s");
+  o.event_time = *TimeSelector::Parse("/t");
+  o.idle_timeout = absl::Seconds(3);
+  Harness h(o);
+  h.Add(0, R"({"t":1800000001000})");
+  h.Wait(absl::Seconds(4));  // Idle: the watermark follows the clock from here.
+  const LaneStats stats = h.core().stats();
+  ASSERT_TRUE(stats.watermark_follows_clock);
+  const absl::Duration at_compute = *stats.WatermarkLag(stats.watermark_computed);
+  EXPECT_EQ(*stats.WatermarkLag(h.now() + absl::Seconds(100)), at_compute);
+  // Not idle: the lag is the distance to the clock.
+  h.Add(1, R"({"t":1800000002000})");
+  const LaneStats busy = h.core().stats();
+  EXPECT_FALSE(busy.watermark_follows_clock);
+  EXPECT_EQ(*busy.WatermarkLag(h.now() + absl::Seconds(5)),
+            h.now() + absl::Seconds(5) - busy.watermark);
+}
+
 ProcessorOptions LateOptions(ProcessorOptions::LateMode mode) {
   ProcessorOptions o = Options("time=10s");
   o.event_time = *TimeSelector::Parse("/t");

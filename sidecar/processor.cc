@@ -87,29 +87,28 @@ Processor::Processor(ProcessorOptions options, Clock& clock, MetricsRegistry& me
   }
   metrics.AddCollector([this](std::string* out) {
     size_t unacked = 0, open_windows = 0;
-    absl::Time watermark = absl::InfiniteFuture();
     {
       absl::MutexLock lock(&lanes_mu_);
       for (auto& [p, lane] : lanes_) {
         const LaneStats stats = lane->stats();
         unacked += stats.unacked;
         open_windows += stats.open_windows;
-        if (stats.watermark != absl::InfinitePast()) watermark = std::min(watermark, stats.watermark);
       }
     }
+    const std::optional<absl::Duration> lag = WatermarkLag();
     absl::StrAppend(out,
                     "# HELP runnel_processor_open_windows Windows collecting records, invoking "
                     "the function or publishing its outputs.\n"
                     "# TYPE runnel_processor_open_windows gauge\n"
                     "runnel_processor_open_windows ",
                     open_windows, "\n");
-    if (watermark != absl::InfiniteFuture()) {
+    if (lag) {
       absl::StrAppend(out,
                       "# HELP runnel_processor_watermark_lag_seconds Processing time minus the "
                       "lowest watermark of the lanes (event time only).\n"
                       "# TYPE runnel_processor_watermark_lag_seconds gauge\n"
                       "runnel_processor_watermark_lag_seconds ",
-                      absl::ToDoubleSeconds(clock_.Now() - watermark), "\n");
+                      absl::ToDoubleSeconds(*lag), "\n");
     }
     absl::StrAppend(out,
                     "# HELP runnel_processor_unacked_records Records read but not yet "
@@ -163,7 +162,6 @@ ProcessorStatus Processor::Status() const {
   s.invocation_errors = m.invocation_errors->value();
   s.late_records = m.late_records->value();
   absl::Time last_error_time = absl::InfinitePast();
-  absl::Time watermark = absl::InfiniteFuture();
   {
     absl::MutexLock lock(&lanes_mu_);
     for (const auto& [p, lane] : lanes_) {
@@ -173,16 +171,26 @@ ProcessorStatus Processor::Status() const {
         last_error_time = stats.last_error_time;
         s.last_error = stats.last_error;
       }
-      if (stats.watermark != absl::InfinitePast()) watermark = std::min(watermark, stats.watermark);
     }
   }
   if (last_error_time != absl::InfinitePast()) {
     s.last_error_time = FormatRfc3339Millis(last_error_time);
   }
-  if (watermark != absl::InfiniteFuture()) {
-    s.watermark_lag_seconds = absl::ToDoubleSeconds(clock_.Now() - watermark);
+  if (const std::optional<absl::Duration> lag = WatermarkLag()) {
+    s.watermark_lag_seconds = absl::ToDoubleSeconds(*lag);
   }
   return s;
+}
+
+std::optional<absl::Duration> Processor::WatermarkLag() const {
+  const absl::Time now = clock_.Now();
+  std::optional<absl::Duration> largest;
+  absl::MutexLock lock(&lanes_mu_);
+  for (const auto& [p, lane] : lanes_) {
+    std::optional<absl::Duration> lag = lane->stats().WatermarkLag(now);
+    if (lag && (!largest || *lag > *largest)) largest = lag;
+  }
+  return largest;
 }
 
 void Processor::Startup(std::stop_token stop) {

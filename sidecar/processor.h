@@ -21,6 +21,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,6 +70,8 @@ class Processor {
  private:
   void Startup(std::stop_token stop);
   void RefreshLag();  // Startup thread.
+  // The largest lag of a lane's watermark behind processing time; nullopt before any.
+  std::optional<absl::Duration> WatermarkLag() const;
   Lane& LaneFor(uint32_t partition);
 
   ProcessorOptions options_;

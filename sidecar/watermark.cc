@@ -33,6 +33,7 @@ bool Watermark::Idle(const Partition& p, absl::Time now) const {
 }
 
 absl::Time Watermark::Current(absl::Time now) {
+  follows_clock_ = false;
   if (partitions_.empty() || WaitingForPartitions(now)) {
     return current_;
   }
@@ -53,6 +54,7 @@ absl::Time Watermark::Current(absl::Time now) {
     // Everything is quiet: event time goes on at the pace of processing time from the highest
     // event time seen, so nothing waits for a record that may never come.
     mark = max_event_time_ - options_.max_out_of_orderness + (now - quiet_since);
+    follows_clock_ = true;
   }
   current_ = std::max(current_, mark);
   return current_;

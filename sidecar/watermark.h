@@ -44,6 +44,9 @@ class Watermark {
   // further record arrives (partitions going idle, then event time advancing with the clock);
   // nullopt when it never would (idle_timeout zero).
   std::optional<absl::Time> WhenReaches(absl::Time mark, absl::Time now) const;
+  // Whether the last Current() found every partition idle: the watermark then moves on with the
+  // processing clock between calls.
+  bool follows_clock() const { return follows_clock_; }
   // Highest event time observed on any partition; InfinitePast() before the first record.
   absl::Time max_event_time() const { return max_event_time_; }
 
@@ -59,6 +62,7 @@ class Watermark {
   std::map<PartitionKey, Partition> partitions_;
   absl::Time current_ = absl::InfinitePast();
   absl::Time max_event_time_ = absl::InfinitePast();
+  bool follows_clock_ = false;
   size_t expected_ = 0;
   absl::Time since_ = absl::InfinitePast();
 };
