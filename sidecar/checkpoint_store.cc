@@ -22,25 +22,6 @@ void SetDeadline(grpc::ClientContext& context) {
 
 }  // namespace
 
-absl::StatusOr<int> LookUpPartitionCount(const std::shared_ptr<grpc::Channel>& channel,
-                                         const std::string& stream) {
-  auto stub = v1::Gateway::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context);
-  v1::GetStreamRequest request;
-  request.set_name(stream);
-  v1::Stream reply;
-  grpc::Status status = stub->GetStream(&context, request, &reply);
-  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    return 1;
-  }
-  if (!status.ok()) {
-    absl::Status s = FromGrpcStatus(status);
-    return absl::Status(s.code(), absl::StrCat("look up stream '", stream, "': ", s.message()));
-  }
-  return std::max(1, reply.partitions());
-}
-
 std::string CheckpointStreamName(const std::string& group) {
   return absl::StrCat(group, ".checkpoints");
 }

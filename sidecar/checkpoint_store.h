@@ -25,10 +25,6 @@
 
 namespace runnel::sidecar {
 
-// How many partitions `stream` has (runnel.v1 GetStream; 1 from a plain liiklus).
-absl::StatusOr<int> LookUpPartitionCount(const std::shared_ptr<grpc::Channel>& channel,
-                                         const std::string& stream);
-
 // The state stream of consumer group `group`.
 std::string CheckpointStreamName(const std::string& group);
 

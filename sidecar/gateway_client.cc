@@ -1,6 +1,7 @@
 #include "sidecar/gateway_client.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -944,8 +945,11 @@ absl::StatusOr<std::map<uint32_t, int64_t>> LookUpLag(const std::shared_ptr<grpc
   return lag;
 }
 
-absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channel>& channel,
-                                              const std::string& stream) {
+namespace {
+
+// runnel.v1 GetStream; nullopt from a plain liiklus (UNIMPLEMENTED).
+absl::StatusOr<std::optional<v1::Stream>> LookUpStream(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& stream) {
   auto stub = v1::Gateway::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -954,14 +958,31 @@ absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channe
   v1::Stream reply;
   grpc::Status status = stub->GetStream(&context, request, &reply);
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    return std::string("*/*");
+    return std::optional<v1::Stream>();
   }
   if (!status.ok()) {
     absl::Status s = FromGrpcStatus(status);
     return absl::Status(s.code(), absl::StrCat("look up stream '", stream, "': ", s.message()));
   }
-  return reply.content_type().empty() ? std::string("application/octet-stream")
-                                      : reply.content_type();
+  return std::optional<v1::Stream>(std::move(reply));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channel>& channel,
+                                              const std::string& stream) {
+  absl::StatusOr<std::optional<v1::Stream>> found = LookUpStream(channel, stream);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return std::string("*/*");
+  const std::string& type = (*found)->content_type();
+  return type.empty() ? std::string("application/octet-stream") : type;
+}
+
+absl::StatusOr<int> LookUpPartitionCount(const std::shared_ptr<grpc::Channel>& channel,
+                                         const std::string& stream) {
+  absl::StatusOr<std::optional<v1::Stream>> found = LookUpStream(channel, stream);
+  if (!found.ok()) return found.status();
+  return found->has_value() ? std::max(1, (*found)->partitions()) : 1;
 }
 
 }  // namespace runnel::sidecar

@@ -288,4 +288,8 @@ absl::StatusOr<std::map<uint32_t, int64_t>> LookUpLag(const std::shared_ptr<grpc
 absl::StatusOr<std::string> LookUpContentType(const std::shared_ptr<grpc::Channel>& channel,
                                               const std::string& stream);
 
+// How many partitions `stream` has (runnel.v1 GetStream; 1 from a plain liiklus).
+absl::StatusOr<int> LookUpPartitionCount(const std::shared_ptr<grpc::Channel>& channel,
+                                         const std::string& stream);
+
 }  // namespace runnel::sidecar

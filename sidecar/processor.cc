@@ -282,32 +282,26 @@ void Processor::Startup(std::stop_token stop) {
                            budget->Remove(n);
                          }}));
   }
-  if (options_.dead_letter) {
-    c.dead_letter = std::make_unique<Publisher>(
-        c.Channel(options_.dead_letter->gateway),
-        PublisherOptions{.topic = options_.dead_letter->stream,
+  // Dead letters and late side outputs are input records with nowhere else to go: their
+  // publishers keep resending a refused batch (visible in the log and metrics) rather than drop
+  // or ack records that are not durable anywhere.
+  auto input_records_publisher = [&](const StreamBinding& to, Counter* refused) {
+    return std::make_unique<Publisher>(
+        c.Channel(to.gateway),
+        PublisherOptions{.topic = to.stream,
                          .batch_records = options_.publish_batch_records,
                          .batch_bytes = static_cast<size_t>(options_.publish_batch_bytes),
                          .inflight_batches = options_.publish_inflight_batches,
                          .retry = options_.connect_retry,
-                         // Nowhere else to go: keep resending (visible in the log and metrics)
-                         // rather than drop or ack records that are not durable anywhere.
                          .fail_refused = false,
-                         .refused = dead_letter_refused_,
+                         .refused = refused,
                          .describe = DescribeDeadLetter});
+  };
+  if (options_.dead_letter) {
+    c.dead_letter = input_records_publisher(*options_.dead_letter, dead_letter_refused_);
   }
   if (options_.late_output) {
-    c.late = std::make_unique<Publisher>(
-        c.Channel(options_.late_output->gateway),
-        PublisherOptions{.topic = options_.late_output->stream,
-                         .batch_records = options_.publish_batch_records,
-                         .batch_bytes = static_cast<size_t>(options_.publish_batch_bytes),
-                         .inflight_batches = options_.publish_inflight_batches,
-                         .retry = options_.connect_retry,
-                         // Late records are input records: like dead letters, keep resending.
-                         .fail_refused = false,
-                         .refused = late_refused_,
-                         .describe = DescribeDeadLetter});
+    c.late = input_records_publisher(*options_.late_output, late_refused_);
   }
   if (WindowsOnEventTime(options_)) {
     // Checkpoints live beside the first input, with a partition per lane of the widest input.
